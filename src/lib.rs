@@ -1,0 +1,5 @@
+//! Layers Uploader engine: local inspection of finished media, the Layers/Loops API clients,
+//! and (in later modules) the persistent upload queue. No GUI code lives here.
+
+pub mod api;
+pub mod media;
