@@ -3,3 +3,4 @@
 
 pub mod api;
 pub mod media;
+pub mod secrets;
