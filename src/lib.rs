@@ -4,3 +4,4 @@
 pub mod api;
 pub mod media;
 pub mod secrets;
+pub mod transfer;
