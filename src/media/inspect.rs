@@ -140,7 +140,8 @@ fn measure(
                         bitrate_bps: v.bitrate_bps,
                     })
                 }
-                Err(e) => Err(e.to_string()),
+                Err(probe::ProbeError::Unreadable(reason)) => Err(damaged(path, &reason)),
+                Err(e) => Err(format!("{} could not be checked: {e}", display(path))),
             }
         }
         MediaKind::Image => {
@@ -164,16 +165,18 @@ fn measure(
                         bitrate_bps: None,
                     })
                 }
-                Err(e) => Err(e.to_string()),
+                Err(image::ImageError::Io(e)) => {
+                    Err(format!("{} cannot be read: {e}", display(path)))
+                }
+                Err(e) => Err(damaged(path, &e.to_string())),
             }
         }
     };
     match facts {
         Ok(f) => out.platform_fit = fit::evaluate(&f, limits.video_cap_bytes),
-        Err(reason) => out.errors.push(LocalError::new(
-            ErrorCode::Unreadable,
-            format!("{} cannot be used: {reason}", display(path)),
-        )),
+        Err(message) => out
+            .errors
+            .push(LocalError::new(ErrorCode::Unreadable, message)),
     }
     if out.sha256.is_none() {
         out.errors.push(LocalError::new(
@@ -216,6 +219,13 @@ pub fn filename_error(path: &Path) -> Option<LocalError> {
             ),
         )
     })
+}
+
+fn damaged(path: &Path, reason: &str) -> String {
+    format!(
+        "{} cannot be read as media ({reason}): it is damaged or was not copied completely",
+        display(path)
+    )
 }
 
 fn blank(path: &Path) -> Inspection {

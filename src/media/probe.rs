@@ -109,9 +109,8 @@ impl PendingProbe {
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
         if !status.success() {
-            return Err(ProbeError::Unreadable(format!(
-                "the media cannot be read ({})",
-                ffprobe_reason(&String::from_utf8_lossy(&stderr))
+            return Err(ProbeError::Unreadable(ffprobe_reason(
+                &String::from_utf8_lossy(&stderr),
             )));
         }
         parse(&stdout)

@@ -131,6 +131,11 @@ fn write_table(out: &mut impl Write, results: &[Inspection], color: bool) -> std
         .max()
         .unwrap_or(0)
         .min(48);
+    let type_width = results
+        .iter()
+        .map(|r| r.content_type.as_deref().map_or(1, str::len))
+        .max()
+        .unwrap_or(1);
     for r in results {
         let name = short_name(&r.path);
         let mark = if r.is_accepted() {
@@ -152,7 +157,7 @@ fn write_table(out: &mut impl Write, results: &[Inspection], color: bool) -> std
             .collect();
         writeln!(
             out,
-            "{mark} {name:<name_width$}  {:<10}  {}  {}",
+            "{mark} {name:<name_width$}  {:<type_width$}  {}  {}",
             r.content_type.as_deref().unwrap_or("-"),
             figures(r),
             platforms.join("  ")

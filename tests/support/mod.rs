@@ -1,0 +1,3 @@
+//! Shared fixtures for the integration tests: real media made with ffmpeg.
+
+pub mod corpus;
