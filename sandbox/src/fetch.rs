@@ -1,0 +1,1 @@
+//! URL-fetch with the SSRF guard (filled in next).
