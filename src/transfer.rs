@@ -195,7 +195,7 @@ impl Transfer {
             name: "url".into(),
             reason: e.to_string(),
         })?;
-        let host = url.host_str().unwrap_or_default().to_owned();
+        let host = crate::api::http::host_port(&url);
 
         let started = Instant::now();
         let sent = Arc::new(AtomicU64::new(0));

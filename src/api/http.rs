@@ -114,24 +114,27 @@ pub fn network_error(e: &reqwest::Error, host: &str) -> ApiError {
     ApiError::Network {
         kind,
         host: host.to_owned(),
-        detail: error_chain(e),
+        detail: root_cause(e),
     }
 }
 
-/// An error and its sources on one line, e.g. "error sending request: connection refused".
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
+/// The innermost cause ("Connection refused (os error 111)"): reqwest's outer layers only
+/// repeat the URL, which the message already names by host.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(next) = inner.source() {
+        inner = next;
     }
-    // reqwest puts the URL in its Display; presigned URLs carry signatures, so drop the query.
-    strip_queries(&text)
+    strip_queries(&inner.to_string())
+}
+
+/// `host:port` of a URL, for messages.
+pub fn host_port(url: &Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    }
 }
 
 /// Removes `?query` parts from URLs inside a message (signatures are credentials too).

@@ -56,7 +56,7 @@ impl LoopsClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
-        let host = self.base.host_str().unwrap_or_default().to_owned();
+        let host = http::host_port(&self.base);
         let secret = self.key.expose();
         let response = request
             .bearer_auth(secret)
