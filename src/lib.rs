@@ -4,3 +4,5 @@
 pub mod api;
 pub mod media;
 pub mod queue;
+pub mod secrets;
+pub mod transfer;

@@ -1,6 +1,7 @@
 //! `layers-upload`: the engine, headless, for render servers and scripts. It only translates
 //! arguments into engine calls and results into text or JSON lines; exit codes follow design.md.
 
+mod login;
 mod probe;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ struct GlobalOpts {
 enum Command {
     /// Inspect files locally (no network): type, figures, hard errors, TikTok/Instagram fit.
     Probe(probe::ProbeArgs),
+    /// Store an API key in the OS keyring after checking it with the API (`--status` to show).
+    Login(login::LoginArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,5 +63,6 @@ fn main() -> ExitCode {
     );
     match cli.command {
         Command::Probe(args) => probe::run(args),
+        Command::Login(args) => login::run(&cli.global.api_base, args),
     }
 }

@@ -1,0 +1,172 @@
+//! The shared application state every handler sees: configuration, the signer, the world
+//! under its mutex, the idempotency store, the write limiter and the failure-injection counters.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use layers_uploader::media::Limits;
+use sha2::{Digest, Sha256};
+
+use crate::config::SandboxConfig;
+use crate::error::ApiError;
+use crate::idempotency::IdempotencyStore;
+use crate::ratelimit::WriteLimiter;
+use crate::signing::Signer;
+use crate::state::World;
+
+/// Hex sha-256 of a secret, so we can compare keys without keeping them.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Per-run shared state.
+pub struct App {
+    pub config: SandboxConfig,
+    pub base_url: String,
+    pub projects: Vec<String>,
+    pub limits: Limits,
+    pub signer: Signer,
+    pub data_dir: PathBuf,
+    pub idempotency: IdempotencyStore,
+    pub writes: WriteLimiter,
+    world: Mutex<World>,
+    dirty: AtomicBool,
+    fail_put_left: AtomicU64,
+    fail_finalize_left: AtomicU64,
+    container_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    scopes_by_key_hash: HashMap<String, Vec<String>>,
+    loops_key_hash: Option<String>,
+}
+
+impl App {
+    /// Builds the state for a run; the config's secrets are kept only as hashes.
+    pub fn new(mut config: SandboxConfig, base_url: String, data_dir: PathBuf) -> Self {
+        let scopes_by_key_hash = config
+            .key_scopes
+            .drain()
+            .map(|(k, v)| (secret_hash(&k), v))
+            .collect();
+        let loops_key_hash = config.loops_key.take().map(|k| secret_hash(&k));
+        App {
+            projects: config.project_ids(),
+            limits: config.limits(),
+            writes: WriteLimiter::new(config.writes_per_minute),
+            fail_put_left: AtomicU64::new(config.fail_put_first),
+            fail_finalize_left: AtomicU64::new(config.fail_finalize_first),
+            config,
+            base_url,
+            signer: Signer::random(),
+            data_dir,
+            idempotency: IdempotencyStore::default(),
+            world: Mutex::new(World::default()),
+            dirty: AtomicBool::new(false),
+            container_locks: Mutex::new(HashMap::new()),
+            scopes_by_key_hash,
+            loops_key_hash,
+        }
+    }
+
+    /// The world, locked; a poisoned lock is recovered because every mutation is a single step.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True once after any access to the world since the last call (drives the snapshot).
+    pub fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, Ordering::Relaxed)
+    }
+
+    /// Consumes one injected PUT failure, if any are left.
+    pub fn take_put_failure(&self) -> bool {
+        take_one(&self.fail_put_left)
+    }
+
+    /// Consumes one injected finalize failure, if any are left.
+    pub fn take_finalize_failure(&self) -> bool {
+        take_one(&self.fail_finalize_left)
+    }
+
+    /// The async lock that serializes finalize (and reaping) of one container.
+    pub fn container_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .container_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Whether a container's lock is free right now (the reaper skips busy ones).
+    pub fn container_idle(&self, id: &str) -> bool {
+        let locks = self
+            .container_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match locks.get(id) {
+            Some(lock) => lock.try_lock().is_ok(),
+            None => true,
+        }
+    }
+
+    /// `404 NOT_FOUND` unless the organisation owns this project.
+    pub fn require_project(&self, project_id: &str) -> Result<(), ApiError> {
+        if self.projects.iter().any(|p| p == project_id) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "Project {project_id} not found in your organization."
+            )))
+        }
+    }
+
+    /// Scopes of a Layers key: narrowed by `--key-scopes`, else all of them.
+    pub fn scopes_for(&self, key_hash: &str) -> Vec<String> {
+        self.scopes_by_key_hash
+            .get(key_hash)
+            .cloned()
+            .unwrap_or_else(|| {
+                crate::config::ALL_SCOPES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            })
+    }
+
+    /// Whether a Loops bearer is accepted: the configured key, or any non-empty one.
+    pub fn loops_key_ok(&self, presented: &str) -> bool {
+        match &self.loops_key_hash {
+            Some(h) => *h == secret_hash(presented),
+            None => !presented.trim().is_empty(),
+        }
+    }
+
+    /// Where an object key lives on disk.
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.data_dir.join("objects").join(key)
+    }
+
+    /// A fresh temp path for an incoming body (same filesystem as the objects, for rename).
+    pub fn temp_path(&self, ext: &str) -> PathBuf {
+        self.data_dir
+            .join("tmp")
+            .join(format!("{}.{ext}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// The public URL an object is served from.
+    pub fn media_url(&self, key: &str) -> String {
+        format!("{}/media/{key}", self.base_url)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+fn take_one(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}

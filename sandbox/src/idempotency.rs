@@ -1,0 +1,173 @@
+//! `Idempotency-Key` for every mutating `/v1` POST and PATCH: per API key, only `2xx` cached
+//! (24 h); same key + same body → the original response verbatim; same key + another body →
+//! `409 IDEMPOTENCY_CONFLICT`; a concurrent duplicate waits for the first. Finalize ignores
+//! the body in the comparison, because its retry body is documented as ignored.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// How long a cached response is replayed.
+const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Largest request body the API routes read (JSON bodies are tiny).
+pub const MAX_API_BODY: usize = 1024 * 1024;
+
+/// A `2xx` response kept for replay.
+#[derive(Debug, Clone)]
+struct Cached {
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+}
+
+type Slot = Arc<AsyncMutex<Option<Cached>>>;
+
+struct Entry {
+    fingerprint: String,
+    created: Instant,
+    slot: Slot,
+}
+
+/// Every idempotency key seen, per API key.
+#[derive(Default)]
+pub struct IdempotencyStore {
+    entries: Mutex<HashMap<(String, String), Entry>>,
+}
+
+enum Role {
+    Leader(OwnedMutexGuard<Option<Cached>>, Slot),
+    Follower(Slot),
+}
+
+impl IdempotencyStore {
+    fn claim(&self, scope: &(String, String), fingerprint: &str) -> Result<Role, ApiError> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, e| e.created.elapsed() < REPLAY_WINDOW);
+        if let Some(e) = entries.get(scope) {
+            if e.fingerprint != fingerprint {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "IDEMPOTENCY_CONFLICT",
+                    "This Idempotency-Key was already used with a different request body. Use a new key for a new operation.",
+                ));
+            }
+            return Ok(Role::Follower(e.slot.clone()));
+        }
+        let slot: Slot = Arc::new(AsyncMutex::new(None));
+        // A fresh mutex is always free, so this never falls through to the error.
+        let guard = slot
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| ApiError::internal("idempotency slot busy"))?;
+        entries.insert(
+            scope.clone(),
+            Entry {
+                fingerprint: fingerprint.to_string(),
+                created: Instant::now(),
+                slot: slot.clone(),
+            },
+        );
+        Ok(Role::Leader(guard, slot))
+    }
+
+    fn forget(&self, scope: &(String, String), slot: &Slot) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries
+            .get(scope)
+            .is_some_and(|e| Arc::ptr_eq(&e.slot, slot))
+        {
+            entries.remove(scope);
+        }
+    }
+}
+
+/// Middleware (after auth): applies the rules above to POST/PATCH carrying the header.
+pub async fn apply(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let is_write = req.method() == Method::POST || req.method() == Method::PATCH;
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let caller = req.extensions().get::<Caller>().cloned();
+    let (Some(key), Some(caller), true) = (key, caller, is_write) else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, MAX_API_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::validation("The request body is too large or was cut off.")
+                .into_response()
+        }
+    };
+    let path = parts.uri.path().to_string();
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(b"\n");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    if !path.ends_with("/finalize-upload") {
+        hasher.update(&body);
+    }
+    let fingerprint = hex::encode(hasher.finalize());
+    let scope = (caller.key_hash.clone(), key);
+    loop {
+        match app.idempotency.claim(&scope, &fingerprint) {
+            Err(e) => return e.into_response(),
+            Ok(Role::Follower(slot)) => {
+                let cached = slot.lock().await.clone();
+                if let Some(c) = cached {
+                    return replay(&c);
+                }
+                // The first attempt failed and was forgotten: run this one as new.
+            }
+            Ok(Role::Leader(mut guard, slot)) => {
+                let req = Request::from_parts(parts, Body::from(body));
+                let response = next.run(req).await;
+                if !response.status().is_success() {
+                    app.idempotency.forget(&scope, &slot);
+                    return response;
+                }
+                let (rparts, rbody) = response.into_parts();
+                let bytes = match to_bytes(rbody, usize::MAX).await {
+                    Ok(b) => b,
+                    Err(_) => {
+                        app.idempotency.forget(&scope, &slot);
+                        return ApiError::internal("response body failed").into_response();
+                    }
+                };
+                *guard = Some(Cached {
+                    status: rparts.status,
+                    content_type: rparts.headers.get("content-type").cloned(),
+                    body: bytes.clone(),
+                });
+                return Response::from_parts(rparts, Body::from(bytes));
+            }
+        }
+    }
+}
+
+fn replay(c: &Cached) -> Response {
+    let mut r = Response::new(Body::from(c.body.clone()));
+    *r.status_mut() = c.status;
+    if let Some(ct) = &c.content_type {
+        r.headers_mut().insert("content-type", ct.clone());
+    }
+    r.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    r
+}

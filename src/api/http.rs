@@ -1,0 +1,215 @@
+//! Plumbing shared by the Layers and Loops clients: base-URL handling, the reqwest client,
+//! transport-error mapping, JSON decoding that keeps the raw value, and idempotency keys.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::envelope::excerpt;
+use super::error::{ApiError, NetworkKind};
+
+/// Identifies this client to servers (no secrets).
+pub const USER_AGENT: &str = concat!("layers-uploader/", env!("CARGO_PKG_VERSION"));
+
+/// How long to wait for a TCP/TLS connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default whole-request limit for API calls (URL-fetch gets its own, longer one).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The caller's `Idempotency-Key`: chosen once per logical operation and persisted by the queue,
+/// so a retry after a crash or timeout replays instead of repeating the operation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// A fresh v4 UUID, for a new logical operation.
+    pub fn new_v4() -> IdempotencyKey {
+        IdempotencyKey(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A key read back from the queue's store, to retry the same operation.
+    pub fn from_persisted(key: impl Into<String>) -> IdempotencyKey {
+        IdempotencyKey(key.into())
+    }
+
+    /// The header value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A response decoded into `T`, with the JSON exactly as the server sent it (key order kept), for
+/// callers that must print the server's object rather than our re-serialization of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerJson<T> {
+    /// The typed view.
+    pub parsed: T,
+    /// The server's JSON value.
+    pub raw: Value,
+}
+
+/// Validates an API base such as `https://api.layers.com` or `http://127.0.0.1:8080`.
+pub fn parse_base(url: &str) -> Result<Url, ApiError> {
+    let invalid = |reason: &str| ApiError::InvalidBaseUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if parsed.cannot_be_a_base() || parsed.host_str().is_none() {
+        return Err(invalid("it has no host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid("it must not have a query or fragment"));
+    }
+    Ok(parsed)
+}
+
+/// `base` + percent-encoded path segments (ids can never escape their segment).
+pub fn endpoint(base: &Url, segments: &[&str]) -> Result<Url, ApiError> {
+    let mut url = base.clone();
+    {
+        let Ok(mut path) = url.path_segments_mut() else {
+            return Err(ApiError::InvalidBaseUrl {
+                url: base.to_string(),
+                reason: "it cannot take a path".into(),
+            });
+        };
+        path.pop_if_empty().extend(segments);
+    }
+    Ok(url)
+}
+
+/// A reqwest client for API calls; the key is added per request, never as a default header.
+pub fn api_http_client() -> Result<reqwest::Client, ApiError> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| network_error(&e, ""))
+}
+
+/// Maps a reqwest failure (connect, timeout, broken body) to a retryable `Network` error.
+pub fn network_error(e: &reqwest::Error, host: &str) -> ApiError {
+    let kind = if e.is_timeout() {
+        NetworkKind::Timeout
+    } else if e.is_connect() {
+        NetworkKind::Connect
+    } else {
+        NetworkKind::Reset
+    };
+    ApiError::Network {
+        kind,
+        host: host.to_owned(),
+        detail: root_cause(e),
+    }
+}
+
+/// The innermost cause ("Connection refused (os error 111)"): reqwest's outer layers only
+/// repeat the URL, which the message already names by host.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    strip_queries(&inner.to_string())
+}
+
+/// `host:port` of a URL, for messages.
+pub fn host_port(url: &Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Removes `?query` parts from URLs inside a message (signatures are credentials too).
+fn strip_queries(text: &str) -> String {
+    text.split(' ')
+        .map(|word| match (word.find("://"), word.find('?')) {
+            (Some(_), Some(q)) => {
+                let tail = word[q..].trim_start_matches(|c: char| c != ')').to_owned();
+                format!("{}{tail}", &word[..q])
+            }
+            _ => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Decodes a 2xx body into `T`, keeping the raw JSON; a body of another shape is `Unexpected`.
+pub fn decode<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<ServerJson<T>, ApiError> {
+    let raw: Value = serde_json::from_slice(body).map_err(|e| ApiError::Unexpected {
+        status,
+        excerpt: format!("not JSON ({e}): {}", excerpt(body)),
+    })?;
+    let parsed = T::deserialize(&raw).map_err(|e| ApiError::Unexpected {
+        status,
+        excerpt: format!("JSON of an unexpected shape ({e}): {}", excerpt(body)),
+    })?;
+    Ok(ServerJson { parsed, raw })
+}
+
+/// The `Retry-After` header as text, if any.
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bases_are_checked_and_ids_stay_in_their_segment() {
+        let base = parse_base("http://127.0.0.1:8080").unwrap();
+        let u = endpoint(&base, &["v1", "content", "cnt_1/../x?y"]).unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:8080/v1/content/cnt_1%2F..%2Fx%3Fy"
+        );
+        let prefixed = parse_base("https://example.com/api/").unwrap();
+        let u = endpoint(&prefixed, &["v1", "whoami"]).unwrap();
+        assert_eq!(u.as_str(), "https://example.com/api/v1/whoami");
+        for bad in ["ftp://x", "not a url", "http://x/?q=1", "mailto:a@b"] {
+            assert!(parse_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn signed_queries_are_dropped_from_messages() {
+        let t =
+            strip_queries("error sending request for url (http://s/put/a.mp4?X-Amz-Signature=abc)");
+        assert_eq!(t, "error sending request for url (http://s/put/a.mp4)");
+    }
+
+    #[test]
+    fn decode_keeps_raw_order_and_rejects_other_shapes() {
+        let body = br#"{"z":1,"a":{"y":2,"b":3}}"#;
+        let v: ServerJson<Value> = decode(200, body).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v.raw).unwrap(),
+            r#"{"z":1,"a":{"y":2,"b":3}}"#
+        );
+        let e = decode::<crate::api::types::WhoAmI>(200, b"[1,2]").unwrap_err();
+        assert_eq!(e.code(), "unexpected_response");
+        let e = decode::<Value>(200, br#"{"trunc"#).unwrap_err();
+        assert_eq!(e.code(), "unexpected_response");
+    }
+}
