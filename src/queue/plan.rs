@@ -97,11 +97,7 @@ pub fn plan_posts(
 
 fn new_file(f: &Inspection) -> Option<NewFile> {
     let path = Path::new(&f.path);
-    let mtime_ns = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as i64);
+    let mtime_ns = std::fs::metadata(path).ok().and_then(|m| mtime_ns(&m));
     Some(NewFile {
         path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
         filename: name(&f.path),
@@ -110,6 +106,14 @@ fn new_file(f: &Inspection) -> Option<NewFile> {
         mtime_ns,
         sha256: f.sha256.clone().unwrap_or_default(),
     })
+}
+
+/// Modification time in nanoseconds since the epoch: with the size, what says a file changed.
+pub fn mtime_ns(meta: &std::fs::Metadata) -> Option<i64> {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
 }
 
 fn name(path: &str) -> String {

@@ -59,6 +59,7 @@ CREATE TABLE posts (
     error_message   TEXT,
     error_details   TEXT,
     attempts        INTEGER NOT NULL DEFAULT 0,
+    restarts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
@@ -66,6 +67,7 @@ CREATE TABLE posts (
 CREATE INDEX posts_by_state ON posts(state, next_attempt_at);
 CREATE INDEX posts_by_batch ON posts(batch_id, position);
 CREATE INDEX posts_by_session ON posts(session_id);
+CREATE INDEX posts_by_dedupe ON posts(dedupe_key);
 CREATE TABLE post_files (
     post_id       INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
     position      INTEGER NOT NULL,
@@ -391,6 +393,84 @@ impl Store {
         Ok(())
     }
 
+    /// Gives up a post's session (URL expired, reaped, storage refused, file changed) and sends
+    /// the post back to `queued` for a new one; returns how many times that has happened.
+    pub fn restart_post(&self, post_id: i64, reason: &PostError) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        transition_in(
+            &tx,
+            post_id,
+            PostEvent::SessionLost,
+            &Change {
+                error: Some(Some(reason.clone())),
+                next_attempt_at: Some(None),
+                reset_attempts: true,
+                ..Change::default()
+            },
+        )?;
+        tx.execute(
+            "UPDATE sessions SET abandoned = 1
+             WHERE id = (SELECT session_id FROM posts WHERE id = ?1)",
+            params![post_id],
+        )?;
+        tx.execute(
+            "UPDATE posts SET restarts = restarts + 1, session_id = NULL, session_index = NULL,
+                    container_id = NULL, finalize_key = NULL WHERE id = ?1",
+            params![post_id],
+        )?;
+        tx.execute(
+            "UPDATE post_files SET upload_url = NULL, r2_key = NULL, expires_at = NULL,
+                    put_confirmed = 0 WHERE post_id = ?1",
+            params![post_id],
+        )?;
+        let restarts = tx.query_row(
+            "SELECT restarts FROM posts WHERE id = ?1",
+            params![post_id],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(restarts)
+    }
+
+    /// How many times a post has had to start over with a new session.
+    pub fn restarts(&self, post_id: i64) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT restarts FROM posts WHERE id = ?1",
+            params![post_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records a file's new mtime when it was touched but its bytes did not change.
+    pub fn set_mtime(&self, post_id: i64, position: i64, mtime_ns: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE post_files SET mtime_ns = ?1 WHERE post_id = ?2 AND position = ?3",
+            params![mtime_ns, post_id, position],
+        )?;
+        Ok(())
+    }
+
+    /// An earlier post for the same project with the same bytes that is done or still going
+    /// (so this one would be a duplicate): its id and state.
+    pub fn earlier_twin(&self, post_id: i64) -> Result<Option<(i64, PostState)>, StoreError> {
+        let conn = self.conn();
+        let row: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT o.id, o.state FROM posts p
+                   JOIN batches b ON b.id = p.batch_id
+                   JOIN posts o ON o.dedupe_key = p.dedupe_key AND o.id < p.id
+                   JOIN batches ob ON ob.id = o.batch_id AND ob.project_id = b.project_id
+                 WHERE p.id = ?1 AND p.dedupe_key IS NOT NULL
+                   AND o.state NOT IN ('failed', 'cancelled', 'skipped', 'blocked')
+                 ORDER BY o.id LIMIT 1",
+                params![post_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(id, st)| Ok((id, st.parse()?))).transpose()
+    }
+
     /// Records that one file's PUT landed (storage answered 2xx).
     pub fn confirm_put(&self, post_id: i64, position: i64) -> Result<(), StoreError> {
         let n = self.conn().execute(
@@ -400,6 +480,15 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NoSuchPost(post_id));
         }
+        Ok(())
+    }
+
+    /// Marks one file unconfirmed again (the server said it is missing).
+    pub fn unconfirm_put(&self, post_id: i64, position: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE post_files SET put_confirmed = 0 WHERE post_id = ?1 AND position = ?2",
+            params![post_id, position],
+        )?;
         Ok(())
     }
 
