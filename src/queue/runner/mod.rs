@@ -129,6 +129,8 @@ struct Inner {
     failures_in_a_row: Mutex<u32>,
     /// Batches whose `BatchFinished` was already sent.
     finished: Mutex<HashSet<String>>,
+    /// Batches this runner has worked on (only those get a `BatchFinished`).
+    touched: Mutex<HashSet<String>>,
 }
 
 impl Runner {
@@ -152,6 +154,7 @@ impl Runner {
                 strict_puts: Mutex::new(HashSet::new()),
                 failures_in_a_row: Mutex::new(0),
                 finished: Mutex::new(HashSet::new()),
+                touched: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -241,6 +244,9 @@ impl Runner {
                 let to = post.resume_state.unwrap_or(PostState::Queued);
                 self.set(&post, PostEvent::Resume(to), Change::default(), None)?;
                 post = store.post(id)?;
+            }
+            if let Ok(mut touched) = self.inner.touched.lock() {
+                touched.insert(post.batch_id.clone());
             }
             work.push(post);
         }
@@ -477,13 +483,20 @@ impl Runner {
         for p in self.inner.store.list(scope.batch())? {
             by_batch.entry(p.batch_id).or_default().push(p.state);
         }
+        let touched = self
+            .inner
+            .touched
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
         let mut finished = self
             .inner
             .finished
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for (batch_id, states) in by_batch {
-            if finished.contains(&batch_id) || !states.iter().all(|s| s.is_terminal()) {
+            let done = states.iter().all(|s| s.is_terminal());
+            if !touched.contains(&batch_id) || finished.contains(&batch_id) || !done {
                 continue;
             }
             let count = |want: PostState| states.iter().filter(|s| **s == want).count();
