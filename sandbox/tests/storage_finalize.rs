@@ -466,16 +466,16 @@ async fn injected_failures_drop_puts_and_fail_finalizes() {
 
 #[tokio::test]
 async fn slow_puts_are_throttled() {
-    let sb = start(SandboxConfig::default().slow_put_bps(20_000));
+    let sb = start(SandboxConfig::default().slow_put_bps(4_000));
     let m = media();
-    let (_, url) = sb.session_for(&m.mp4, "video/mp4").await;
-    let size = std::fs::metadata(&m.mp4).unwrap().len();
+    let (_, url) = sb.session_for(&m.jpg800, "image/jpeg").await;
+    let size = std::fs::metadata(&m.jpg800).unwrap().len();
     let started = std::time::Instant::now();
     assert_eq!(
-        sb.put(&url, "video/mp4", &m.mp4).await.status(),
+        sb.put(&url, "image/jpeg", &m.jpg800).await.status(),
         StatusCode::OK
     );
-    let expected = Duration::from_secs_f64(size as f64 / 20_000.0);
+    let expected = Duration::from_secs_f64(size as f64 / 4_000.0);
     assert!(
         started.elapsed() + Duration::from_millis(200) >= expected,
         "{:?} < {expected:?}",
