@@ -244,6 +244,12 @@ async fn loops_create_put_complete() {
             .json(&json!({ "contentType": ct, "contentLength": len }))
             .send()
     };
+    let (s, v) = read(create("image/png", 10, "some_other_key").await.unwrap()).await;
+    assert_eq!(
+        (s, v["success"].as_bool()),
+        (StatusCode::UNAUTHORIZED, Some(false)),
+        "{v}"
+    );
     let (s, c) = read(
         create("image/png", bytes.len() as u64, "loops_team_key")
             .await
