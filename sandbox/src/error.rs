@@ -48,8 +48,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What happened and what to do, for people.
     pub message: String,
-    /// Code-specific details (quota figures, the offending URL, …).
-    pub details: Value,
+    /// Code-specific details (quota figures, the offending URL, …); boxed to keep errors small.
+    pub details: Box<Value>,
     /// Extra response headers (`Retry-After`, rate-limit headers).
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -61,14 +61,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: json!({}),
+            details: Box::new(json!({})),
             headers: Vec::new(),
         }
     }
 
     /// Attaches code-specific details.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        self.details = Box::new(details);
         self
     }
 
@@ -121,7 +121,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 request_id: Some(id.clone()),
-                details: self.details,
+                details: *self.details,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
