@@ -516,7 +516,11 @@ impl Runner {
     /// back to the queue, and the next round reserves only as many as fit; the rest wait for
     /// those to finish, then meet the quota themselves (and are blocked with the real usage).
     /// `true` if that is what happens.
-    fn upload_what_fits(&self, posts: &[StoredPost], usage: &QuotaDetails) -> Result<bool, RunError> {
+    fn upload_what_fits(
+        &self,
+        posts: &[StoredPost],
+        usage: &QuotaDetails,
+    ) -> Result<bool, RunError> {
         let free_uploads = usage.max_uploads.saturating_sub(usage.current_uploads);
         let mut free_bytes = usage.max_bytes.saturating_sub(usage.current_bytes);
         if posts.len() < 2 || free_uploads == 0 {
@@ -541,7 +545,14 @@ impl Runner {
                 Ok(_) | Err(StoreError::Transition(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            self.emit_state(p.id, &p.batch_id, PostState::Queued, None, None, Some(note.clone()));
+            self.emit_state(
+                p.id,
+                &p.batch_id,
+                PostState::Queued,
+                None,
+                None,
+                Some(note.clone()),
+            );
         }
         if let Ok(mut room) = self.inner.quota_room.lock() {
             room.insert(posts[0].project_id.clone(), fits);
