@@ -428,7 +428,7 @@ fn quota_blocks_the_rest_with_usage_and_retry_completes_after_freeing() {
             c["containerId"].as_str().unwrap()
         );
         assert!(Command::new("curl")
-            .args(["-sf", "-X", "POST", &url])
+            .args(["-sf", "-o", "/dev/null", "-X", "POST", &url])
             .status()
             .unwrap()
             .success());

@@ -202,7 +202,7 @@ fn waiting_remembers_where_to_resume_and_when() {
         "not before its time"
     );
     assert_eq!(store.runnable(5_000, None).unwrap(), ids);
-    assert_eq!(store.next_wakeup(None).unwrap(), Some(5_000));
+    assert_eq!(store.next_wakeup(None, None).unwrap(), Some(5_000));
     store
         .transition(
             ids[0],

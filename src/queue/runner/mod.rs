@@ -37,6 +37,10 @@ use crate::media::Limits;
 use crate::transfer::Transfer;
 use faults::{action_for_api, post_error, post_error_api, Action};
 
+/// Queued posts taken into one round: enough to fill sessions and keep PUTs busy, few enough
+/// that a queue of 10,000 starts uploading at once.
+pub const QUEUED_PER_ROUND: usize = 50;
+
 /// Settings key of the measured PUT throughput (bytes/s, one stream).
 pub const THROUGHPUT_SETTING: &str = "put_throughput_bps";
 
@@ -189,7 +193,7 @@ impl Runner {
             let (work, exhausted) = self.collect_work(scope)?;
             if work.is_empty() {
                 self.announce_finished(scope)?;
-                let wake = self.next_wakeup(scope, &exhausted)?;
+                let wake = self.next_wakeup(scope)?;
                 let Some(at) = wake else {
                     return Ok(if exhausted.is_empty() {
                         RunEnd::Idle
@@ -240,7 +244,7 @@ impl Runner {
         let mut work = Vec::new();
         let mut exhausted = HashSet::new();
         let max = i64::from(self.inner.config.retry.max_attempts);
-        for id in store.runnable(now_ms(), scope.batch())? {
+        for id in store.runnable_bounded(now_ms(), scope.batch(), QUEUED_PER_ROUND)? {
             let mut post = store.post(id)?;
             if post.state == PostState::Waiting {
                 if self.inner.config.give_up_when_exhausted && post.attempts >= max {
@@ -259,20 +263,12 @@ impl Runner {
         Ok((work, exhausted))
     }
 
-    fn next_wakeup(
-        &self,
-        scope: &Scope,
-        exhausted: &HashSet<i64>,
-    ) -> Result<Option<i64>, RunError> {
-        let store = &self.inner.store;
-        let mut earliest: Option<i64> = None;
-        for p in store.list(scope.batch())? {
-            if p.state == PostState::Waiting && !exhausted.contains(&p.id) {
-                let at = p.next_attempt_at.unwrap_or(0);
-                earliest = Some(earliest.map_or(at, |e: i64| e.min(at)));
-            }
-        }
-        Ok(earliest)
+    fn next_wakeup(&self, scope: &Scope) -> Result<Option<i64>, RunError> {
+        let config = &self.inner.config;
+        let exhausted_at = config
+            .give_up_when_exhausted
+            .then_some(i64::from(config.retry.max_attempts));
+        Ok(self.inner.store.next_wakeup(scope.batch(), exhausted_at)?)
     }
 
     /// Dedupes queued posts, plans their sessions and stores each create-session intent.

@@ -622,12 +622,49 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The earliest time a waiting post wants to run again, if any.
-    pub fn next_wakeup(&self, batch: Option<&str>) -> Result<Option<i64>, StoreError> {
+    /// Like [`Store::runnable`], but at most `queued_limit` of the `queued` posts (the oldest),
+    /// so one round of a huge queue starts at once instead of reserving everything first.
+    pub fn runnable_bounded(
+        &self,
+        now: i64,
+        batch: Option<&str>,
+        queued_limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        let conn = self.conn();
+        let mut ids: Vec<i64> = {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM posts
+                 WHERE (state IN ('reserving','reserved','uploading','uploaded','finalizing')
+                        OR (state = 'waiting' AND COALESCE(next_attempt_at, 0) <= ?1))
+                   AND (?2 IS NULL OR batch_id = ?2)",
+            )?;
+            let rows = stmt.query_map(params![now, batch], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut stmt = conn.prepare(
+            "SELECT id FROM posts WHERE state = 'queued' AND (?1 IS NULL OR batch_id = ?1)
+             ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![batch, queued_limit as i64], |r| r.get(0))?;
+        for id in rows {
+            ids.push(id?);
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The earliest time a waiting post wants to run again, if any; posts with at least
+    /// `exhausted_at` attempts are left out (they wait for the user, not the clock).
+    pub fn next_wakeup(
+        &self,
+        batch: Option<&str>,
+        exhausted_at: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
         Ok(self.conn().query_row(
             "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM posts
-             WHERE state = 'waiting' AND (?1 IS NULL OR batch_id = ?1)",
-            params![batch],
+             WHERE state = 'waiting' AND (?1 IS NULL OR batch_id = ?1)
+               AND (?2 IS NULL OR attempts < ?2)",
+            params![batch, exhausted_at],
             |r| r.get(0),
         )?)
     }
