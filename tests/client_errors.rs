@@ -238,3 +238,38 @@ async fn no_storage_request_carries_auth_and_the_key_is_nowhere_in_the_state() {
         .all(|r| r["authHeaderPresent"] == true && r["keyId"] == "cl1ent"));
     assert_no_key(&state.to_string(), "GET /_sandbox/state");
 }
+
+#[tokio::test]
+async fn a_server_that_echoes_the_key_cannot_make_the_client_print_it() {
+    use client_support::origin::{serve, Route};
+    let echo = format!(
+        r#"{{"error":{{"code":"VALIDATION","message":"bad header Bearer {LIVE_KEY}","requestId":"req_{LIVE_SECRET}","details":{{"got":["{LIVE_KEY}"]}}}}}}"#
+    );
+    let base = serve(std::collections::HashMap::from([
+        (
+            "/v1/whoami",
+            Route {
+                status: 422,
+                content_type: "application/json",
+                body: echo.into_bytes(),
+            },
+        ),
+        (
+            "/v1/projects",
+            Route {
+                status: 500,
+                content_type: "text/html",
+                body: format!("<pre>{LIVE_KEY}</pre>").into_bytes(),
+            },
+        ),
+    ]))
+    .await;
+    let c = client(&base, LIVE_KEY);
+    let err = c.whoami().await.unwrap_err();
+    assert_eq!(err.code(), "validation");
+    assert!(err.to_string().contains("[redacted]"), "{err}");
+    assert_no_key(&format!("{err} {err:?}"), "an echoed 422");
+    let err = c.list_projects(None, None).await.unwrap_err();
+    assert_eq!(err.code(), "unexpected_response");
+    assert_no_key(&format!("{err} {err:?}"), "an echoed 500 page");
+}

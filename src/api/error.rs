@@ -242,6 +242,18 @@ impl ApiError {
         }
     }
 
+    /// Scrubs the whole key and, on its own, its secret segment (a server may echo either).
+    /// A segment too short to be a real secret is left alone rather than mangle every message.
+    pub fn scrub_key(self, key: &crate::secrets::ApiKey) -> ApiError {
+        let scrubbed = self.scrub_secret(key.expose());
+        let part = key.expose_secret_part();
+        if part.len() >= 8 {
+            scrubbed.scrub_secret(part)
+        } else {
+            scrubbed
+        }
+    }
+
     /// Replaces every occurrence of `secret` in the error's text with `[redacted]`, so a server
     /// that echoes the key back cannot make us print it.
     pub fn scrub_secret(mut self, secret: &str) -> ApiError {
