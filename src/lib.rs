@@ -3,5 +3,7 @@
 
 pub mod api;
 pub mod media;
+pub mod paths;
+pub mod queue;
 pub mod secrets;
 pub mod transfer;

@@ -199,9 +199,9 @@ fn names(table: &[(&str, &str)]) -> String {
 /// `2.9s`, `600s`: milliseconds shown to a tenth of a second, trailing `.0` dropped.
 fn seconds(ms: u64) -> String {
     let tenths = (ms + 50) / 100;
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
-    } else if tenths % 10 == 0 {
+    } else if tenths.is_multiple_of(10) {
         // Round the displayed value away from the boundary so "too short" never reads "3s".
         format!("{:.3}s", ms as f64 / 1000.0)
     } else {
@@ -210,7 +210,7 @@ fn seconds(ms: u64) -> String {
 }
 
 fn duration_limit(ms: u64) -> String {
-    if ms >= 60_000 && ms % 60_000 == 0 {
+    if ms >= 60_000 && ms.is_multiple_of(60_000) {
         format!("{}min", ms / 60_000)
     } else {
         seconds(ms)

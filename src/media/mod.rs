@@ -164,7 +164,7 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         return format!("{bytes} bytes");
     };
-    if bytes % step == 0 {
+    if bytes.is_multiple_of(step) {
         format!("{}{unit}", bytes / step)
     } else {
         format!("{value:.1}{unit}")

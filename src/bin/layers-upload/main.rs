@@ -1,8 +1,10 @@
 //! `layers-upload`: the engine, headless, for render servers and scripts. It only translates
 //! arguments into engine calls and results into text or JSON lines; exit codes follow design.md.
 
+mod engine;
 mod login;
 mod probe;
+mod queue_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +24,7 @@ struct Cli {
 
 /// Options every subcommand shares.
 #[derive(Debug, clap::Args)]
-struct GlobalOpts {
+pub struct GlobalOpts {
     /// Layers API base URL; the client appends /v1/...
     #[arg(
         long,
@@ -30,13 +32,13 @@ struct GlobalOpts {
         default_value = "https://api.layers.com",
         global = true
     )]
-    api_base: String,
+    pub api_base: String,
     /// Destination Layers project id.
     #[arg(long, env = "LAYERS_PROJECT_ID", global = true)]
-    project: Option<String>,
+    pub project: Option<String>,
     /// Where the queue, cache and logs live (default: the platform data dir).
     #[arg(long, env = "LAYERS_UPLOADER_DATA_DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +47,13 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Store an API key in the OS keyring after checking it with the API (`--status` to show).
     Login(login::LoginArgs),
+    /// Queue files as one batch and upload them to the project, until every post is done.
+    Upload(queue_cmd::UploadArgs),
+    /// Run everything left in the queue (after a crash, a stop, or a retry budget ran out).
+    Resume(queue_cmd::ResumeArgs),
+    /// Look at the queue, retry or cancel posts.
+    #[command(subcommand)]
+    Queue(queue_cmd::QueueCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,13 +65,22 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let _ = (
-        &cli.global.api_base,
-        &cli.global.project,
-        &cli.global.data_dir,
-    );
     match cli.command {
         Command::Probe(args) => probe::run(args),
         Command::Login(args) => login::run(&cli.global.api_base, args),
+        Command::Upload(args) => block_on(queue_cmd::upload(&cli.global, args)),
+        Command::Resume(args) => block_on(queue_cmd::resume(&cli.global, args)),
+        Command::Queue(command) => block_on(queue_cmd::queue(&cli.global, command)),
+    }
+}
+
+/// Runs an async command on a multi-threaded runtime (PUTs and hashing run side by side).
+fn block_on(future: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(future),
+        Err(e) => engine::cannot_start(format!("cannot start the async runtime: {e}")),
     }
 }

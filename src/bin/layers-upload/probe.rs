@@ -48,7 +48,7 @@ pub fn run(args: ProbeArgs) -> ExitCode {
 /// Replaces each folder by the files directly in it, in name order, leaving out hidden and
 /// partial files (the names an export in progress uses) and caption sidecars (`*.txt`).
 /// Anything else, missing paths included, is passed through so it gets its own error row.
-fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if !p.is_dir() {

@@ -1,0 +1,299 @@
+//! What the queue commands share: finding the data dir and project, connecting with a checked
+//! key, holding the run lock, stopping cleanly on SIGINT/SIGTERM, and printing events.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use layers_uploader::api::{ApiError, LayersClient};
+use layers_uploader::queue::lock::RunLock;
+use layers_uploader::queue::store::Store;
+use layers_uploader::queue::{PostState, QueueEvent, RunEnd, Runner, RunnerConfig, Scope};
+use layers_uploader::secrets::{Account, KeyStore};
+use layers_uploader::transfer::{BandwidthLimiter, Transfer};
+use tokio::sync::{broadcast, watch};
+
+use crate::GlobalOpts;
+
+/// Exit code for "cannot start" (usage, configuration, key refused, API unreachable).
+pub const EXIT_CANNOT_START: u8 = 2;
+
+/// Prints a message and returns exit 2.
+pub fn cannot_start(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("layers-upload: {message}");
+    ExitCode::from(EXIT_CANNOT_START)
+}
+
+/// The data dir from `--data-dir`, the environment, or the platform default.
+pub fn data_dir(global: &GlobalOpts) -> Result<PathBuf, ExitCode> {
+    global
+        .data_dir
+        .clone()
+        .or_else(layers_uploader::paths::default_data_dir)
+        .ok_or_else(|| cannot_start("no data dir: pass --data-dir or set LAYERS_UPLOADER_DATA_DIR"))
+}
+
+/// Opens the queue store in the data dir.
+pub fn open_store(global: &GlobalOpts) -> Result<(PathBuf, Arc<Store>), ExitCode> {
+    let dir = data_dir(global)?;
+    let store = Store::open_in(&dir).map_err(cannot_start)?;
+    Ok((dir, Arc::new(store)))
+}
+
+/// The project to upload into.
+pub fn project(global: &GlobalOpts) -> Result<String, ExitCode> {
+    global
+        .project
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| cannot_start("no project: pass --project ID or set LAYERS_PROJECT_ID"))
+}
+
+/// A client whose key was checked with `GET /v1/whoami` (the cheapest call, and the one that
+/// fails fast on a bad key).
+pub async fn connect(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
+    let (key, _) = KeyStore::new()
+        .resolve(Account::Layers)
+        .map_err(cannot_start)?;
+    let label = key.kind_label();
+    let client = LayersClient::new(&global.api_base, key).map_err(cannot_start)?;
+    match client.whoami().await {
+        Ok(me) => {
+            eprintln!(
+                "layers-upload: {} ({label}) at {}",
+                me.organization_name, global.api_base
+            );
+            Ok(client)
+        }
+        Err(e @ ApiError::Unauthenticated { .. }) => Err(cannot_start(e)),
+        Err(e @ ApiError::Network { .. }) => Err(cannot_start(e)),
+        Err(e) => Err(cannot_start(format!(
+            "the API did not accept the key check: {e}"
+        ))),
+    }
+}
+
+/// Takes the run lock or explains who holds it.
+pub fn lock(dir: &std::path::Path) -> Result<RunLock, ExitCode> {
+    RunLock::acquire(dir).map_err(cannot_start)
+}
+
+/// Options that shape a run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunOpts {
+    /// PUTs in flight at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub concurrency: u16,
+    /// Bandwidth limit shared by all PUTs, in bytes/s with K/M/G suffixes (1024-based, as
+    /// curl): e.g. `20M`.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
+    /// Print each completed content item as JSON (one line each) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `20M` → 20 MiB/s; `500K`; `1G`; a bare number is bytes.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1024u64),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1024 * 1024),
+        Some('g' | 'G') => (&s[..s.len() - 1], 1024 * 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate like 20M, 500K or 1048576"))?;
+    if !(n > 0.0) {
+        return Err("the rate must be more than 0".into());
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+/// Builds the runner for a CLI run (gives up when retries run out, leaving posts resumable).
+pub fn runner(store: Arc<Store>, client: LayersClient, opts: &RunOpts) -> Result<Runner, ExitCode> {
+    let mut transfer = Transfer::new().map_err(cannot_start)?;
+    if let Some(rate) = opts.limit_rate {
+        transfer = transfer.with_limiter(BandwidthLimiter::new(rate));
+    }
+    let config = RunnerConfig {
+        put_concurrency: usize::from(opts.concurrency),
+        ..RunnerConfig::default()
+    };
+    Ok(Runner::new(store, client, transfer, config))
+}
+
+/// How a run ended, for the exit code.
+pub enum Ended {
+    Finished(RunEnd),
+    Interrupted(u8),
+}
+
+/// Runs the queue until it is idle or a signal stops it, printing events meanwhile.
+pub async fn run_with_signals(
+    runner: &Runner,
+    scope: Scope,
+    json: bool,
+) -> Result<Ended, ExitCode> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let printer = tokio::spawn(print_events(
+        runner.subscribe(),
+        runner.store().clone(),
+        json,
+    ));
+    let signal = tokio::spawn(async move {
+        let code = wait_for_signal().await;
+        let _ = stop_tx.send(true);
+        code
+    });
+    let end = runner.run(&scope, stop_rx).await;
+    // Give the printer a moment to drain the last events.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    printer.abort();
+    let end = end.map_err(|e| {
+        eprintln!("layers-upload: the queue stopped: {e}");
+        ExitCode::from(1)
+    })?;
+    if end == RunEnd::Stopped {
+        let code = signal.await.unwrap_or(130);
+        eprintln!(
+            "layers-upload: stopped; the queue is saved — run `layers-upload resume` to finish"
+        );
+        return Ok(Ended::Interrupted(code));
+    }
+    signal.abort();
+    Ok(Ended::Finished(end))
+}
+
+async fn wait_for_signal() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            std::future::pending::<()>().await;
+            return 130;
+        };
+        tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
+}
+
+/// Human progress on stderr; completed items as JSON lines on stdout when asked.
+async fn print_events(mut events: broadcast::Receiver<QueueEvent>, store: Arc<Store>, json: bool) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_progress: std::collections::HashMap<(i64, String), Instant> = Default::default();
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        match event {
+            QueueEvent::PostState {
+                post_id,
+                state,
+                error,
+                note,
+                ..
+            } => {
+                let files = store
+                    .post(post_id)
+                    .map(|p| {
+                        p.files
+                            .iter()
+                            .map(|f| f.filename.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                match state {
+                    PostState::Completed => {
+                        eprintln!(
+                            "✓ post {post_id} completed: {files} → {}",
+                            note.unwrap_or_default()
+                        );
+                        if json {
+                            if let Ok(Some(item)) = store.post(post_id).map(|p| p.content_json) {
+                                let mut out = std::io::stdout().lock();
+                                let _ = writeln!(out, "{item}");
+                                let _ = out.flush();
+                            }
+                        }
+                    }
+                    PostState::Failed | PostState::Blocked => {
+                        let msg = note
+                            .or(error.map(|e| format!("{}: {}", e.code, e.message)))
+                            .unwrap_or_default();
+                        eprintln!("✗ post {post_id} {state}: {files}: {msg}");
+                    }
+                    PostState::Skipped | PostState::Waiting => {
+                        eprintln!(
+                            "• post {post_id} {state}: {files}: {}",
+                            note.unwrap_or_default()
+                        );
+                    }
+                    PostState::Queued if note.is_some() => {
+                        eprintln!("• post {post_id} {}: {files}", note.unwrap_or_default());
+                    }
+                    _ if tty => eprintln!("  post {post_id} {state}: {files}"),
+                    _ => {}
+                }
+            }
+            QueueEvent::Progress {
+                post_id,
+                file,
+                bytes_sent,
+                total_bytes,
+                rate_bps,
+                eta_ms,
+            } => {
+                let key = (post_id, file.clone());
+                let due = last_progress
+                    .get(&key)
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+                if due || bytes_sent == total_bytes {
+                    last_progress.insert(key, Instant::now());
+                    let pct = if total_bytes > 0 {
+                        bytes_sent * 100 / total_bytes
+                    } else {
+                        100
+                    };
+                    let eta = eta_ms
+                        .filter(|_| bytes_sent < total_bytes)
+                        .map(|ms| format!(", ETA {:.0} s", (ms as f64 / 1000.0).ceil()))
+                        .unwrap_or_default();
+                    eprintln!(
+                        "  {file}: {pct}% of {} at {}/s{eta}",
+                        layers_uploader::media::human_bytes(total_bytes),
+                        layers_uploader::media::human_bytes(rate_bps as u64)
+                    );
+                }
+            }
+            QueueEvent::BatchFinished {
+                completed,
+                skipped,
+                failed,
+                blocked,
+                cancelled,
+                ..
+            } => {
+                eprintln!(
+                    "batch finished: {completed} completed, {skipped} skipped, {failed} failed, {blocked} blocked, {cancelled} cancelled"
+                );
+            }
+        }
+    }
+}

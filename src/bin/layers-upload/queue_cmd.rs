@@ -1,0 +1,319 @@
+//! `upload`, `resume` and `queue list|retry|cancel`: the persistent queue from the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use layers_uploader::api::types::Grouping;
+use layers_uploader::media::{Inspector, Limits};
+use layers_uploader::queue::plan::plan_posts;
+use layers_uploader::queue::store::{Change, NewBatch, PostError, Store};
+use layers_uploader::queue::{PostEvent, PostState, RunEnd, Scope};
+
+use crate::engine::{self, Ended, RunOpts};
+use crate::GlobalOpts;
+
+/// Arguments of `upload`.
+#[derive(Debug, clap::Args)]
+pub struct UploadArgs {
+    /// per-file: one post per file; slideshow: one post of all the images (2–10).
+    #[arg(long, value_enum, default_value = "per-file")]
+    grouping: GroupingArg,
+    /// The caption, published exactly as written (at most 2,200 characters).
+    #[arg(long, conflicts_with = "caption_file")]
+    caption: Option<String>,
+    /// Read the caption from a file (a leading BOM and one trailing newline are dropped).
+    #[arg(long, value_name = "FILE")]
+    caption_file: Option<PathBuf>,
+    /// Upload even if the same bytes were already uploaded to this project.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    run: RunOpts,
+    /// Files, or folders (the files directly in them).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum GroupingArg {
+    PerFile,
+    Slideshow,
+}
+
+/// Arguments of `resume`.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    #[command(flatten)]
+    run: RunOpts,
+}
+
+/// `queue` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum QueueCommand {
+    /// List every post in the queue.
+    List {
+        /// One JSON object per post on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try failed, blocked, cancelled or paused posts again, and run the queue.
+    Retry {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+        #[command(flatten)]
+        run: RunOpts,
+    },
+    /// Cancel posts that have not completed.
+    Cancel {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+    },
+}
+
+/// Reads a caption file: drops a leading UTF-8 BOM and one trailing newline (LF or CRLF).
+pub fn read_caption_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the caption file {}: {e}", path.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
+    Ok(text.to_string())
+}
+
+/// Enqueues the files as one batch and runs it to the end.
+pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
+    let caption = match (&args.caption, &args.caption_file) {
+        (Some(c), _) => c.clone(),
+        (None, Some(f)) => match read_caption_file(f) {
+            Ok(c) => c,
+            Err(e) => return engine::cannot_start(e),
+        },
+        (None, None) => String::new(),
+    };
+    let grouping = match args.grouping {
+        GroupingArg::PerFile => Grouping::PerFile,
+        GroupingArg::Slideshow => Grouping::Slideshow,
+    };
+    let project = match engine::project(global) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    // Local checks first: a batch the API would refuse is refused before any request.
+    let paths = crate::probe::expand(&args.paths);
+    let inspections = Inspector::new(Limits::from_env()).inspect_all(&paths);
+    let posts = match plan_posts(&inspections, grouping, &caption) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("layers-upload: {} ({})", e.message, e.code.as_str());
+            return ExitCode::from(1);
+        }
+    };
+    let (dir, store) = match engine::open_store(global) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let client = match engine::connect(global).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let _lock = match engine::lock(&dir) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let batch = NewBatch {
+        project_id: project,
+        destination: "layers-content".into(),
+        grouping,
+        force: args.force,
+        posts,
+    };
+    let (batch_id, ids) = match store.enqueue(&batch) {
+        Ok(b) => b,
+        Err(e) => return engine::cannot_start(e),
+    };
+    eprintln!(
+        "layers-upload: queued {} post(s) as batch {batch_id}",
+        ids.len()
+    );
+    for (id, post) in ids.iter().zip(&batch.posts) {
+        if let Some((code, message)) = &post.rejected {
+            eprintln!("✗ post {id} failed: {message} ({code})");
+        }
+    }
+    let runner = match engine::runner(store.clone(), client, &args.run) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let ended =
+        engine::run_with_signals(&runner, Scope::Batch(batch_id.clone()), args.run.json).await;
+    finish(&store, ended, &ids)
+}
+
+/// Runs everything runnable in the queue.
+pub async fn resume(global: &GlobalOpts, args: ResumeArgs) -> ExitCode {
+    run_all(global, &args.run).await
+}
+
+async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
+    let (dir, store) = match engine::open_store(global) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let client = match engine::connect(global).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let _lock = match engine::lock(&dir) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    // Judge the run by the posts it had to work on, not by old failures in the store.
+    let pending: Vec<i64> = match store.list(None) {
+        Ok(all) => all
+            .iter()
+            .filter(|p| !p.state.is_terminal())
+            .map(|p| p.id)
+            .collect(),
+        Err(e) => return engine::cannot_start(e),
+    };
+    let runner = match engine::runner(store.clone(), client, run) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let ended = engine::run_with_signals(&runner, Scope::All, run.json).await;
+    finish(&store, ended, &pending)
+}
+
+/// The exit code of a run over `ids`: 0 when every one completed or was skipped; 1 otherwise.
+fn finish(store: &Store, ended: Result<Ended, ExitCode>, ids: &[i64]) -> ExitCode {
+    let end = match ended {
+        Ok(Ended::Finished(end)) => end,
+        Ok(Ended::Interrupted(code)) => return ExitCode::from(code),
+        Err(code) => return code,
+    };
+    let posts = match store.list(None) {
+        Ok(p) => p
+            .into_iter()
+            .filter(|p| ids.contains(&p.id))
+            .collect::<Vec<_>>(),
+        Err(e) => return engine::cannot_start(e),
+    };
+    let count = |s: PostState| posts.iter().filter(|p| p.state == s).count();
+    let ok = count(PostState::Completed) + count(PostState::Skipped);
+    eprintln!(
+        "layers-upload: {} completed, {} skipped, {} failed, {} blocked, {} cancelled, {} waiting",
+        count(PostState::Completed),
+        count(PostState::Skipped),
+        count(PostState::Failed),
+        count(PostState::Blocked),
+        count(PostState::Cancelled),
+        count(PostState::Waiting)
+    );
+    if end == RunEnd::GaveUp {
+        eprintln!("layers-upload: some posts are still waiting after their retries ran out; `layers-upload resume` tries again");
+    }
+    if ok == posts.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `queue list|retry|cancel`.
+pub async fn queue(global: &GlobalOpts, command: QueueCommand) -> ExitCode {
+    let (_, store) = match engine::open_store(global) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match command {
+        QueueCommand::List { json } => list(&store, json),
+        QueueCommand::Cancel { ids } => {
+            let mut code = ExitCode::SUCCESS;
+            for id in ids {
+                match store.post(id) {
+                    Ok(p) => match store.transition(id, PostEvent::Cancel, Change::default()) {
+                        Ok(_) => {
+                            let held = p.session_id.is_some() && p.state != PostState::Queued;
+                            eprintln!(
+                                "post {id} cancelled{}",
+                                if held {
+                                    " (its reserved quota is freed when Layers reaps the session, within about 2 hours)"
+                                } else {
+                                    ""
+                                }
+                            );
+                        }
+                        Err(e) => {
+                            eprintln!("post {id}: {e}");
+                            code = ExitCode::from(1);
+                        }
+                    },
+                    Err(e) => {
+                        eprintln!("post {id}: {e}");
+                        code = ExitCode::from(1);
+                    }
+                }
+            }
+            code
+        }
+        QueueCommand::Retry { ids, run } => {
+            for id in &ids {
+                let change = Change {
+                    error: Some(None::<PostError>),
+                    next_attempt_at: Some(None),
+                    reset_attempts: true,
+                    ..Change::default()
+                };
+                if let Err(e) = store.transition(*id, PostEvent::Retry, change) {
+                    return engine::cannot_start(format!("post {id}: {e}"));
+                }
+            }
+            drop(store);
+            run_all(global, &run).await
+        }
+    }
+}
+
+fn list(store: &Store, json: bool) -> ExitCode {
+    let posts = match store.list(None) {
+        Ok(p) => p,
+        Err(e) => return engine::cannot_start(e),
+    };
+    let mut out = std::io::stdout().lock();
+    for p in &posts {
+        let line = if json {
+            serde_json::to_string(p).unwrap_or_default()
+        } else {
+            let files: Vec<String> = p
+                .files
+                .iter()
+                .map(|f| {
+                    std::path::Path::new(f)
+                        .file_name()
+                        .map_or(f.clone(), |n| n.to_string_lossy().into_owned())
+                })
+                .collect();
+            let detail = match (&p.container_id, &p.error) {
+                (_, Some(e)) if p.state != PostState::Completed => {
+                    format!("{}: {}", e.code, e.message)
+                }
+                (Some(c), _) => c.clone(),
+                _ => String::new(),
+            };
+            format!(
+                "{:>6}  {:<10}  {}  {}",
+                p.id,
+                p.state.as_str(),
+                files.join(", "),
+                detail
+            )
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,16 @@
+//! The persistent, resumable upload queue: the post state machine, the SQLite store, and the
+//! planner that turns a batch into posts and sessions.
+
+pub mod events;
+pub mod lock;
+pub mod pacer;
+pub mod plan;
+pub mod runner;
+pub mod state;
+pub mod store;
+pub mod time;
+
+pub use events::QueueEvent;
+pub use runner::{RunEnd, Runner, RunnerConfig, Scope};
+pub use state::{PostEvent, PostState};
+pub use store::{Store, StoreError};

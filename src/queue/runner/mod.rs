@@ -1,0 +1,730 @@
+//! The runner: drives stored posts through the direct-upload flow until nothing is runnable.
+//!
+//! Each round reads what is runnable from the store, reserves sessions for queued posts, and
+//! drives every reserved post through its PUTs and finalize concurrently (PUTs bounded by a
+//! semaphore, writes paced). Every step is committed before the call that depends on it, so a
+//! crash at any point resumes from the store without losing or duplicating an upload.
+
+mod faults;
+mod post;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::events::{QueueEvent, EVENT_CAPACITY};
+use super::pacer::WritePacer;
+use super::plan::{
+    check_fits_lifetime, plan_sessions, session_byte_budget, PostSize, DEFAULT_THROUGHPUT_BPS,
+    DEFAULT_URL_LIFETIME,
+};
+use super::state::{PostEvent, PostState};
+use super::store::{
+    now_ms, Change, PostError, ReservedFile, ReservedUpload, Store, StoreError, StoredPost,
+};
+use super::time::parse_rfc3339_ms;
+use crate::api::client::LayersClient;
+use crate::api::http::IdempotencyKey;
+use crate::api::retry::RetryPolicy;
+use crate::api::types::{CreateUploadSessionRequest, DeclaredFile, Grouping, UploadSession};
+use crate::media::Limits;
+use crate::transfer::Transfer;
+use faults::{action_for_api, post_error, post_error_api, Action};
+
+/// Settings key of the measured PUT throughput (bytes/s, one stream).
+pub const THROUGHPUT_SETTING: &str = "put_throughput_bps";
+
+/// How the runner behaves; the CLI gives up when retries run out, the app and `watch` never do.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// PUTs in flight at once (design default 3).
+    pub put_concurrency: usize,
+    /// Backoff and attempts per step.
+    pub retry: RetryPolicy,
+    /// Stop (leaving posts `waiting`, resumable) when a post used all its attempts.
+    pub give_up_when_exhausted: bool,
+    /// Write pacing (the standard tier allows 60 writes a minute); 0 = off.
+    pub writes_per_minute: u32,
+    /// The caps files are re-checked against when they changed.
+    pub limits: Limits,
+    /// How often one post may start over with a new session before it fails.
+    pub max_restarts: i64,
+    /// Consecutive retryable failures (across posts) that mean an outage: then only one post
+    /// probes at a time, at the backoff cap, until something succeeds.
+    pub outage_threshold: u32,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            put_concurrency: 3,
+            retry: RetryPolicy::default(),
+            give_up_when_exhausted: true,
+            writes_per_minute: 60,
+            limits: Limits::from_env(),
+            max_restarts: 5,
+            outage_threshold: 6,
+        }
+    }
+}
+
+/// Which posts a run works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every runnable post in the store (`resume`, the app).
+    All,
+    /// One batch (`upload`).
+    Batch(String),
+}
+
+impl Scope {
+    fn batch(&self) -> Option<&str> {
+        match self {
+            Scope::All => None,
+            Scope::Batch(b) => Some(b),
+        }
+    }
+}
+
+/// Why a run returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Nothing is runnable any more.
+    Idle,
+    /// The stop signal came.
+    Stopped,
+    /// Some posts are still `waiting` but used up their attempts (CLI mode).
+    GaveUp,
+}
+
+/// A failure of the runner itself (not of an upload: those are stored on the post).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a runner task stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+/// The queue runner. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    client: LayersClient,
+    transfer: Transfer,
+    config: RunnerConfig,
+    events: broadcast::Sender<QueueEvent>,
+    pacer: WritePacer,
+    puts: Semaphore,
+    /// Posts whose PUT failures must count even with a test key (the backend proved live).
+    strict_puts: Mutex<HashSet<i64>>,
+    /// Consecutive retryable failures with no success in between.
+    failures_in_a_row: Mutex<u32>,
+    /// Batches whose `BatchFinished` was already sent.
+    finished: Mutex<HashSet<String>>,
+    /// Batches this runner has worked on (only those get a `BatchFinished`).
+    touched: Mutex<HashSet<String>>,
+}
+
+impl Runner {
+    /// A runner over a store, talking to Layers through `client` and to storage via `transfer`.
+    pub fn new(
+        store: Arc<Store>,
+        client: LayersClient,
+        transfer: Transfer,
+        config: RunnerConfig,
+    ) -> Runner {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Runner {
+            inner: Arc::new(Inner {
+                pacer: WritePacer::new(config.writes_per_minute),
+                puts: Semaphore::new(config.put_concurrency.max(1)),
+                store,
+                client,
+                transfer,
+                config,
+                events,
+                strict_puts: Mutex::new(HashSet::new()),
+                failures_in_a_row: Mutex::new(0),
+                finished: Mutex::new(HashSet::new()),
+                touched: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// A receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The store this runner works on.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// Works until nothing in `scope` is runnable, the stop signal comes, or (CLI mode) a
+    /// post used all its attempts.
+    pub async fn run(
+        &self,
+        scope: &Scope,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<RunEnd, RunError> {
+        loop {
+            if *stop.borrow() {
+                return Ok(RunEnd::Stopped);
+            }
+            let (work, exhausted) = self.collect_work(scope)?;
+            if work.is_empty() {
+                self.announce_finished(scope)?;
+                let wake = self.next_wakeup(scope, &exhausted)?;
+                let Some(at) = wake else {
+                    return Ok(if exhausted.is_empty() {
+                        RunEnd::Idle
+                    } else {
+                        RunEnd::GaveUp
+                    });
+                };
+                let wait = Duration::from_millis((at - now_ms()).clamp(0, 60_000) as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = stop.changed() => return Ok(RunEnd::Stopped),
+                }
+            }
+            let groups = self.reserve_queued(work)?;
+            let mut tasks = JoinSet::new();
+            let in_outage = self.in_outage();
+            for (_, posts) in groups
+                .into_iter()
+                .take(if in_outage { 1 } else { usize::MAX })
+            {
+                let runner = self.clone();
+                tasks.spawn(async move { runner.drive_session(posts).await });
+            }
+            loop {
+                tokio::select! {
+                    joined = tasks.join_next() => match joined {
+                        None => break,
+                        Some(Ok(Ok(()))) => {}
+                        Some(Ok(Err(e))) => { tasks.abort_all(); return Err(e); }
+                        Some(Err(e)) if e.is_cancelled() => {}
+                        Some(Err(e)) => { tasks.abort_all(); return Err(RunError::Task(e.to_string())); }
+                    },
+                    _ = stop.changed() => {
+                        // In-flight PUTs are abandoned; the store already says where each post
+                        // stands, and `resume` picks up from there.
+                        tasks.abort_all();
+                        while tasks.join_next().await.is_some() {}
+                        return Ok(RunEnd::Stopped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runnable posts, with due waiting ones resumed; exhausted ones are set aside (CLI mode).
+    fn collect_work(&self, scope: &Scope) -> Result<(Vec<StoredPost>, HashSet<i64>), RunError> {
+        let store = &self.inner.store;
+        let mut work = Vec::new();
+        let mut exhausted = HashSet::new();
+        let max = i64::from(self.inner.config.retry.max_attempts);
+        for id in store.runnable(now_ms(), scope.batch())? {
+            let mut post = store.post(id)?;
+            if post.state == PostState::Waiting {
+                if self.inner.config.give_up_when_exhausted && post.attempts >= max {
+                    exhausted.insert(id);
+                    continue;
+                }
+                let to = post.resume_state.unwrap_or(PostState::Queued);
+                self.set(&post, PostEvent::Resume(to), Change::default(), None)?;
+                post = store.post(id)?;
+            }
+            if let Ok(mut touched) = self.inner.touched.lock() {
+                touched.insert(post.batch_id.clone());
+            }
+            work.push(post);
+        }
+        Ok((work, exhausted))
+    }
+
+    fn next_wakeup(
+        &self,
+        scope: &Scope,
+        exhausted: &HashSet<i64>,
+    ) -> Result<Option<i64>, RunError> {
+        let store = &self.inner.store;
+        let mut earliest: Option<i64> = None;
+        for p in store.list(scope.batch())? {
+            if p.state == PostState::Waiting && !exhausted.contains(&p.id) {
+                let at = p.next_attempt_at.unwrap_or(0);
+                earliest = Some(earliest.map_or(at, |e: i64| e.min(at)));
+            }
+        }
+        Ok(earliest)
+    }
+
+    /// Dedupes queued posts, plans their sessions and stores each create-session intent.
+    /// Returns the work grouped by session, in order.
+    fn reserve_queued(&self, work: Vec<StoredPost>) -> Result<BTreeMap<i64, Vec<i64>>, RunError> {
+        let store = &self.inner.store;
+        let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        let mut queued: BTreeMap<String, Vec<StoredPost>> = BTreeMap::new();
+        let active: HashSet<i64> = work
+            .iter()
+            .filter(|p| p.state != PostState::Queued)
+            .map(|p| p.id)
+            .collect();
+        for post in work {
+            match (post.state, post.session_id) {
+                (PostState::Queued, _) => {
+                    if let Some(post) = self.dedupe(post, &active)? {
+                        queued.entry(post.batch_id.clone()).or_default().push(post);
+                    }
+                }
+                (_, Some(session)) => groups.entry(session).or_default().push(post.id),
+                (state, None) => {
+                    // Only a store edited by hand gets here: start that post over.
+                    let reason =
+                        post_error("no_session", format!("post was {state} without a session"));
+                    store.restart_post(post.id, &reason)?;
+                }
+            }
+        }
+        let throughput = self.throughput();
+        let budget = session_byte_budget(throughput, DEFAULT_URL_LIFETIME);
+        for (batch_id, posts) in queued {
+            let sizes: Vec<PostSize> = posts
+                .iter()
+                .map(|p| PostSize {
+                    id: p.id,
+                    files: p.files.len(),
+                    bytes: p.files.iter().map(|f| f.size_bytes).sum(),
+                })
+                .collect();
+            let grouping = posts[0].grouping;
+            let plan = match grouping {
+                Grouping::PerFile => plan_sessions(&sizes, budget),
+                Grouping::Slideshow => sizes.iter().map(|s| vec![s.id]).collect(),
+            };
+            for ids in plan {
+                let members: Vec<&StoredPost> =
+                    posts.iter().filter(|p| ids.contains(&p.id)).collect();
+                let bytes: u64 = members
+                    .iter()
+                    .flat_map(|p| &p.files)
+                    .map(|f| f.size_bytes)
+                    .sum();
+                if let Err(why) = check_fits_lifetime(bytes, throughput, DEFAULT_URL_LIFETIME) {
+                    for p in &members {
+                        self.set(
+                            p,
+                            PostEvent::Fail,
+                            with_error(post_error("too_slow", why.clone())),
+                            None,
+                        )?;
+                    }
+                    continue;
+                }
+                let request = CreateUploadSessionRequest {
+                    files: members
+                        .iter()
+                        .flat_map(|p| &p.files)
+                        .map(|f| DeclaredFile {
+                            filename: f.filename.clone(),
+                            content_type: f.content_type.clone(),
+                            size_bytes: f.size_bytes,
+                        })
+                        .collect(),
+                    grouping,
+                };
+                let body = serde_json::to_string(&request).map_err(|e| {
+                    StoreError::Corrupt(format!("cannot encode a session request: {e}"))
+                })?;
+                let session = store.begin_session(&batch_id, &ids, &body)?;
+                for p in &members {
+                    self.emit_state(p.id, &p.batch_id, PostState::Reserving, None, None, None);
+                }
+                groups.insert(session.id, ids);
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Skips a queued post already in the ledger (or whose twin in this queue completed);
+    /// holds it back while an identical post is still going. `Some` means: reserve it.
+    fn dedupe(
+        &self,
+        post: StoredPost,
+        active: &HashSet<i64>,
+    ) -> Result<Option<StoredPost>, RunError> {
+        let store = &self.inner.store;
+        if post.force {
+            return Ok(Some(post));
+        }
+        let Some(key) = post.dedupe_key.clone() else {
+            return Ok(Some(post));
+        };
+        if let Some(content_id) = store.ledger_lookup(&post.project_id, &key)? {
+            let note = format!(
+                "already uploaded to this project as {content_id}; use --force to upload it again"
+            );
+            self.set(
+                &post,
+                PostEvent::Skip,
+                with_error(post_error("duplicate", note.clone())),
+                Some(note),
+            )?;
+            return Ok(None);
+        }
+        if let Some((twin, state)) = store.earlier_twin(post.id)? {
+            if state.is_active() && active.contains(&twin) {
+                return Ok(None);
+            }
+            if state == PostState::Completed {
+                let note = format!("same bytes as post {twin}, already uploaded");
+                self.set(
+                    &post,
+                    PostEvent::Skip,
+                    with_error(post_error("duplicate", note.clone())),
+                    Some(note),
+                )?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(post))
+    }
+
+    /// Creates the session if that is still to do, then drives each of its posts.
+    async fn drive_session(&self, post_ids: Vec<i64>) -> Result<(), RunError> {
+        let store = &self.inner.store;
+        let first = store.post(post_ids[0])?;
+        if first.state == PostState::Reserving {
+            if let Some(session_id) = first.session_id {
+                if !self.create_session(session_id, &post_ids).await? {
+                    return Ok(());
+                }
+            }
+        }
+        let mut posts = JoinSet::new();
+        for id in post_ids {
+            let runner = self.clone();
+            posts.spawn(async move { runner.drive_post(id).await });
+        }
+        while let Some(joined) = posts.join_next().await {
+            match joined {
+                Ok(r) => r?,
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => return Err(RunError::Task(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends (or replays) one stored create-session call. `true` when the posts are reserved.
+    async fn create_session(&self, session_id: i64, post_ids: &[i64]) -> Result<bool, RunError> {
+        let store = &self.inner.store;
+        let session = store.session(session_id)?;
+        let project = store.post(post_ids[0])?.project_id;
+        let request: CreateUploadSessionRequest = serde_json::from_str(&session.request_json)
+            .map_err(|e| StoreError::Corrupt(format!("stored session request: {e}")))?;
+        self.inner.pacer.acquire().await;
+        let key = IdempotencyKey::from_persisted(session.idempotency_key.clone());
+        let answer = self
+            .inner
+            .client
+            .create_upload_session(&project, &request, &key)
+            .await;
+        let posts: Vec<StoredPost> = post_ids
+            .iter()
+            .map(|id| store.post(*id))
+            .collect::<Result<_, _>>()?;
+        match answer {
+            Ok(created) => match reserved_uploads(&created, &posts) {
+                Ok(uploads) => {
+                    self.note_success();
+                    let json = serde_json::to_string(&created).unwrap_or_default();
+                    store.record_session(session_id, &json, &uploads)?;
+                    for p in &posts {
+                        self.emit_state(p.id, &p.batch_id, PostState::Reserved, None, None, None);
+                    }
+                    Ok(true)
+                }
+                Err(why) => {
+                    for p in &posts {
+                        self.set(
+                            p,
+                            PostEvent::Fail,
+                            with_error(post_error("unexpected_response", why.clone())),
+                            None,
+                        )?;
+                    }
+                    Ok(false)
+                }
+            },
+            Err(e) => {
+                let action = action_for_api(&e);
+                for p in &posts {
+                    self.apply(p, action.clone(), post_error_api(&e)).await?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Sends `BatchFinished` once for each batch in scope whose posts all need nothing more.
+    fn announce_finished(&self, scope: &Scope) -> Result<(), RunError> {
+        let mut by_batch: BTreeMap<String, Vec<PostState>> = BTreeMap::new();
+        for p in self.inner.store.list(scope.batch())? {
+            by_batch.entry(p.batch_id).or_default().push(p.state);
+        }
+        let touched = self
+            .inner
+            .touched
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        let mut finished = self
+            .inner
+            .finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (batch_id, states) in by_batch {
+            let done = states.iter().all(|s| s.is_terminal());
+            if !touched.contains(&batch_id) || finished.contains(&batch_id) || !done {
+                continue;
+            }
+            let count = |want: PostState| states.iter().filter(|s| **s == want).count();
+            let _ = self.inner.events.send(QueueEvent::BatchFinished {
+                completed: count(PostState::Completed),
+                skipped: count(PostState::Skipped),
+                failed: count(PostState::Failed),
+                blocked: count(PostState::Blocked),
+                cancelled: count(PostState::Cancelled),
+                batch_id: batch_id.clone(),
+            });
+            finished.insert(batch_id);
+        }
+        Ok(())
+    }
+
+    /// Applies a transition and tells the front ends. A post changed under us (cancelled by
+    /// another command) is left as it is.
+    fn set(
+        &self,
+        post: &StoredPost,
+        event: PostEvent,
+        change: Change,
+        note: Option<String>,
+    ) -> Result<(), RunError> {
+        let error = change.error.clone().flatten();
+        let next_at = change.next_attempt_at.flatten();
+        match self.inner.store.transition(post.id, event, change) {
+            Ok(state) => {
+                self.emit_state(post.id, &post.batch_id, state, error, next_at, note);
+                Ok(())
+            }
+            Err(StoreError::Transition(e)) => {
+                tracing::info!(post = post.id, "post changed while running: {e}");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn emit_state(
+        &self,
+        post_id: i64,
+        batch_id: &str,
+        state: PostState,
+        error: Option<PostError>,
+        next_attempt_at: Option<i64>,
+        note: Option<String>,
+    ) {
+        let _ = self.inner.events.send(QueueEvent::PostState {
+            post_id,
+            batch_id: batch_id.to_string(),
+            state,
+            error,
+            next_attempt_at,
+            note,
+        });
+    }
+
+    /// Carries out a fault's action on a post.
+    async fn apply(
+        &self,
+        post: &StoredPost,
+        action: Action,
+        error: PostError,
+    ) -> Result<(), RunError> {
+        let store = &self.inner.store;
+        match action {
+            Action::Retry { after } => {
+                let counted = after.is_none();
+                if counted {
+                    self.note_failure();
+                } else if let Some(wait) = after {
+                    self.inner.pacer.backoff(wait).await;
+                }
+                let attempt = if counted { post.attempts as u32 } else { 0 };
+                let mut wait = after.unwrap_or_else(|| self.inner.config.retry.backoff(attempt));
+                if self.in_outage() {
+                    wait = wait.max(self.inner.config.retry.cap);
+                }
+                let at = now_ms() + wait.as_millis() as i64;
+                let note = format!(
+                    "retrying{}, next in {:.0} s: {}",
+                    if counted {
+                        format!(", attempt {}", post.attempts + 2)
+                    } else {
+                        String::new()
+                    },
+                    wait.as_secs_f64().ceil(),
+                    error.message
+                );
+                let change = Change {
+                    error: Some(Some(error)),
+                    next_attempt_at: Some(Some(at)),
+                    count_attempt: counted,
+                    ..Change::default()
+                };
+                self.set(post, PostEvent::Wait, change, Some(note))
+            }
+            Action::Restart => {
+                let restarts = store.restarts(post.id)?;
+                if restarts >= self.inner.config.max_restarts {
+                    let msg = format!("{} (gave up after {restarts} new sessions)", error.message);
+                    return self.set(
+                        post,
+                        PostEvent::Fail,
+                        with_error(post_error(&error.code, msg)),
+                        None,
+                    );
+                }
+                match store.restart_post(post.id, &error) {
+                    Ok(_) => {
+                        let note = "starting over with a new upload session".to_string();
+                        self.emit_state(
+                            post.id,
+                            &post.batch_id,
+                            PostState::Queued,
+                            Some(error),
+                            None,
+                            Some(note),
+                        );
+                        Ok(())
+                    }
+                    Err(StoreError::Transition(_)) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Action::Block { usage } => {
+                let note = usage.map(|u| {
+                    format!(
+                        "quota reached: {}/{} uploads, {}/{}. Archive uploads in the Layers app (Assets → Uploaded Content), then retry. Abandoned sessions free their quota within about 2 hours.",
+                        u.current_uploads,
+                        u.max_uploads,
+                        crate::media::human_bytes(u.current_bytes),
+                        crate::media::human_bytes(u.max_bytes)
+                    )
+                });
+                self.set(post, PostEvent::Block, with_error(error), note)
+            }
+            Action::Fail | Action::CheckFile | Action::Reput { .. } => {
+                self.set(post, PostEvent::Fail, with_error(error), None)
+            }
+        }
+    }
+
+    fn throughput(&self) -> u64 {
+        self.inner
+            .store
+            .setting(THROUGHPUT_SETTING)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|v| *v > 0)
+            .unwrap_or(DEFAULT_THROUGHPUT_BPS)
+    }
+
+    fn note_success(&self) {
+        *self
+            .inner
+            .failures_in_a_row
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = 0;
+    }
+
+    fn note_failure(&self) {
+        *self
+            .inner
+            .failures_in_a_row
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+
+    fn in_outage(&self) -> bool {
+        *self
+            .inner
+            .failures_in_a_row
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            >= self.inner.config.outage_threshold
+    }
+}
+
+/// A change that records an error and clears any pending retry time.
+fn with_error(error: PostError) -> Change {
+    Change {
+        error: Some(Some(error)),
+        next_attempt_at: Some(None),
+        ..Change::default()
+    }
+}
+
+/// Maps a create-session answer onto the posts it was made for, checking its shape.
+fn reserved_uploads(
+    created: &UploadSession,
+    posts: &[StoredPost],
+) -> Result<Vec<ReservedUpload>, String> {
+    if created.uploads.len() != posts.len() {
+        return Err(format!(
+            "the session answered {} content items for {} posts",
+            created.uploads.len(),
+            posts.len()
+        ));
+    }
+    let fallback = now_ms() + 10 * 60 * 1000;
+    created
+        .uploads
+        .iter()
+        .zip(posts)
+        .map(|(u, p)| {
+            if u.files.len() != p.files.len() {
+                return Err(format!(
+                    "the session answered {} files for a post of {}",
+                    u.files.len(),
+                    p.files.len()
+                ));
+            }
+            Ok(ReservedUpload {
+                container_id: u.container_id.clone(),
+                files: u
+                    .files
+                    .iter()
+                    .map(|f| ReservedFile {
+                        upload_url: f.upload_url.clone(),
+                        r2_key: f.r2_key.clone(),
+                        expires_at: parse_rfc3339_ms(&f.expires_at).unwrap_or(fallback),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}

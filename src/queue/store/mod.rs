@@ -1,0 +1,733 @@
+//! The persistent queue: batches, sessions, posts, their files, and the upload ledger, in one
+//! SQLite file (WAL, `synchronous=FULL`). Every state change is committed before the network
+//! call that depends on it, and every transition goes through [`super::state::next`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
+
+mod rows;
+mod types;
+
+use rows::{error_from, post_state, read_post, read_session, transition_in};
+pub use types::{
+    Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,
+    StoredFile, StoredPost, StoredSession,
+};
+
+/// File name of the queue database inside the data dir.
+pub const DB_FILE: &str = "queue.sqlite3";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE batches (
+    id          TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL,
+    project_id  TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    grouping    TEXT NOT NULL,
+    force       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE sessions (
+    id              INTEGER PRIMARY KEY,
+    batch_id        TEXT NOT NULL REFERENCES batches(id),
+    idempotency_key TEXT NOT NULL UNIQUE,
+    request_json    TEXT NOT NULL,
+    response_json   TEXT,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER,
+    abandoned       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE posts (
+    id              INTEGER PRIMARY KEY,
+    batch_id        TEXT NOT NULL REFERENCES batches(id),
+    position        INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    resume_state    TEXT,
+    caption         TEXT NOT NULL,
+    session_id      INTEGER REFERENCES sessions(id),
+    session_index   INTEGER,
+    container_id    TEXT,
+    finalize_key    TEXT,
+    content_json    TEXT,
+    dedupe_key      TEXT,
+    error_code      TEXT,
+    error_message   TEXT,
+    error_details   TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    restarts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX posts_by_state ON posts(state, next_attempt_at);
+CREATE INDEX posts_by_batch ON posts(batch_id, position);
+CREATE INDEX posts_by_session ON posts(session_id);
+CREATE INDEX posts_by_dedupe ON posts(dedupe_key);
+CREATE TABLE post_files (
+    post_id       INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    path          TEXT NOT NULL,
+    filename      TEXT NOT NULL,
+    content_type  TEXT NOT NULL,
+    size_bytes    INTEGER NOT NULL,
+    mtime_ns      INTEGER,
+    sha256        TEXT NOT NULL,
+    upload_url    TEXT,
+    r2_key        TEXT,
+    expires_at    INTEGER,
+    put_confirmed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (post_id, position)
+);
+CREATE TABLE ledger (
+    project_id   TEXT NOT NULL,
+    dedupe_key   TEXT NOT NULL,
+    content_id   TEXT NOT NULL,
+    post_id      INTEGER,
+    completed_at INTEGER NOT NULL,
+    PRIMARY KEY (project_id, dedupe_key)
+);
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#];
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the queue database at {path} cannot be opened: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the queue database was written by a newer version (schema {found}, this build knows {known}): update the uploader")]
+    NewerSchema { found: i64, known: i64 },
+    #[error("queue database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("no post with id {0}")]
+    NoSuchPost(i64),
+    #[error("no session with id {0}")]
+    NoSuchSession(i64),
+    #[error(transparent)]
+    Transition(#[from] InvalidTransition),
+    #[error("the queue database holds a bad value: {0}")]
+    Corrupt(String),
+}
+
+impl From<UnknownState> for StoreError {
+    fn from(e: UnknownState) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time unit the store uses.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The queue database. One connection behind a mutex: SQLite serialises writers anyway, and
+/// every operation is a short transaction.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating and migrating) the queue database in a data dir.
+    pub fn open_in(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        Store::open(&data_dir.join(DB_FILE))
+    }
+
+    /// Opens (creating and migrating) the queue database at a path.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(open_err)?;
+        let store = Store {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The schema version in force (the number of migrations applied).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Stores a batch and its posts in one transaction; returns the batch id and post ids.
+    pub fn enqueue(&self, batch: &NewBatch) -> Result<(String, Vec<i64>), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let batch_id = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                batch_id,
+                now,
+                batch.project_id,
+                batch.destination,
+                batch.grouping.as_str(),
+                batch.force
+            ],
+        )?;
+        let mut ids = Vec::with_capacity(batch.posts.len());
+        {
+            let mut post_stmt = tx.prepare(
+                "INSERT INTO posts (batch_id, position, state, caption, dedupe_key, error_code,
+                                    error_message, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            )?;
+            let mut file_stmt = tx.prepare(
+                "INSERT INTO post_files (post_id, position, path, filename, content_type,
+                                         size_bytes, mtime_ns, sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (pos, post) in batch.posts.iter().enumerate() {
+                let state = if post.rejected.is_some() {
+                    PostState::Failed
+                } else {
+                    PostState::Queued
+                };
+                let dedupe = dedupe_key(post.files.iter().map(|f| f.sha256.as_str()));
+                let (code, message) = post
+                    .rejected
+                    .as_ref()
+                    .map_or((None, None), |(c, m)| (Some(c), Some(m)));
+                post_stmt.execute(params![
+                    batch_id,
+                    pos as i64,
+                    state.as_str(),
+                    post.caption,
+                    dedupe,
+                    code,
+                    message,
+                    now
+                ])?;
+                let post_id = tx.last_insert_rowid();
+                for (fpos, f) in post.files.iter().enumerate() {
+                    file_stmt.execute(params![
+                        post_id,
+                        fpos as i64,
+                        f.path.to_string_lossy(),
+                        f.filename,
+                        f.content_type,
+                        f.size_bytes as i64,
+                        f.mtime_ns,
+                        f.sha256
+                    ])?;
+                }
+                ids.push(post_id);
+            }
+        }
+        tx.commit()?;
+        Ok((batch_id, ids))
+    }
+
+    /// One post with its files and batch settings.
+    pub fn post(&self, id: i64) -> Result<StoredPost, StoreError> {
+        let conn = self.conn();
+        read_post(&conn, id)
+    }
+
+    /// Moves a post by an event (refusing moves the state machine does not allow), setting
+    /// the extra columns in the same transaction. Returns the new state.
+    pub fn transition(
+        &self,
+        id: i64,
+        event: PostEvent,
+        change: Change,
+    ) -> Result<PostState, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let to = transition_in(&tx, id, event, &change)?;
+        tx.commit()?;
+        Ok(to)
+    }
+
+    /// Records the intent to create a session for these posts: the key and the exact body are
+    /// committed (and the posts moved to `reserving`) before the call is sent.
+    pub fn begin_session(
+        &self,
+        batch_id: &str,
+        post_ids: &[i64],
+        request_json: &str,
+    ) -> Result<StoredSession, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let key = uuid::Uuid::new_v4().to_string();
+        tx.execute(
+            "INSERT INTO sessions (batch_id, idempotency_key, request_json, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![batch_id, key, request_json, now_ms()],
+        )?;
+        let session_id = tx.last_insert_rowid();
+        for (i, post) in post_ids.iter().enumerate() {
+            transition_in(&tx, *post, PostEvent::Reserve, &Change::default())?;
+            tx.execute(
+                "UPDATE posts SET session_id = ?1, session_index = ?2, container_id = NULL,
+                        finalize_key = NULL WHERE id = ?3",
+                params![session_id, i as i64, post],
+            )?;
+            tx.execute(
+                "UPDATE post_files SET upload_url = NULL, r2_key = NULL, expires_at = NULL,
+                        put_confirmed = 0 WHERE post_id = ?1",
+                params![post],
+            )?;
+        }
+        let session = read_session(&tx, session_id)?;
+        tx.commit()?;
+        Ok(session)
+    }
+
+    /// A stored session.
+    pub fn session(&self, id: i64) -> Result<StoredSession, StoreError> {
+        read_session(&self.conn(), id)
+    }
+
+    /// Stores a create-session answer: each post gets its container and each file its URL.
+    /// `uploads[i]` belongs to the post with `session_index = i`.
+    pub fn record_session(
+        &self,
+        session_id: i64,
+        response_json: &str,
+        uploads: &[ReservedUpload],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let expires = uploads
+            .iter()
+            .flat_map(|u| u.files.iter().map(|f| f.expires_at))
+            .min();
+        tx.execute(
+            "UPDATE sessions SET response_json = ?1, expires_at = ?2 WHERE id = ?3",
+            params![response_json, expires, session_id],
+        )?;
+        let posts: Vec<(i64, i64)> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, session_index FROM posts WHERE session_id = ?1 ORDER BY session_index",
+            )?;
+            let rows = stmt.query_map(params![session_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (post_id, index) in posts {
+            let Some(upload) = uploads.get(index as usize) else {
+                return Err(StoreError::Corrupt(format!(
+                    "session {session_id} answered {} uploads; post {post_id} expected index {index}",
+                    uploads.len()
+                )));
+            };
+            tx.execute(
+                "UPDATE posts SET container_id = ?1 WHERE id = ?2",
+                params![upload.container_id, post_id],
+            )?;
+            for (pos, f) in upload.files.iter().enumerate() {
+                tx.execute(
+                    "UPDATE post_files SET upload_url = ?1, r2_key = ?2, expires_at = ?3,
+                            put_confirmed = 0 WHERE post_id = ?4 AND position = ?5",
+                    params![f.upload_url, f.r2_key, f.expires_at, post_id, pos as i64],
+                )?;
+            }
+            let state = post_state(&tx, post_id)?;
+            if state == PostState::Reserving {
+                transition_in(&tx, post_id, PostEvent::SessionCreated, &Change::default())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a session as given up (its URLs expired or storage refused them).
+    pub fn abandon_session(&self, session_id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE sessions SET abandoned = 1 WHERE id = ?1",
+            params![session_id],
+        )?;
+        Ok(())
+    }
+
+    /// Gives up a post's session (URL expired, reaped, storage refused, file changed) and sends
+    /// the post back to `queued` for a new one; returns how many times that has happened.
+    pub fn restart_post(&self, post_id: i64, reason: &PostError) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        transition_in(
+            &tx,
+            post_id,
+            PostEvent::SessionLost,
+            &Change {
+                error: Some(Some(reason.clone())),
+                next_attempt_at: Some(None),
+                reset_attempts: true,
+                ..Change::default()
+            },
+        )?;
+        tx.execute(
+            "UPDATE sessions SET abandoned = 1
+             WHERE id = (SELECT session_id FROM posts WHERE id = ?1)",
+            params![post_id],
+        )?;
+        tx.execute(
+            "UPDATE posts SET restarts = restarts + 1, session_id = NULL, session_index = NULL,
+                    container_id = NULL, finalize_key = NULL WHERE id = ?1",
+            params![post_id],
+        )?;
+        tx.execute(
+            "UPDATE post_files SET upload_url = NULL, r2_key = NULL, expires_at = NULL,
+                    put_confirmed = 0 WHERE post_id = ?1",
+            params![post_id],
+        )?;
+        let restarts = tx.query_row(
+            "SELECT restarts FROM posts WHERE id = ?1",
+            params![post_id],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(restarts)
+    }
+
+    /// How many times a post has had to start over with a new session.
+    pub fn restarts(&self, post_id: i64) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT restarts FROM posts WHERE id = ?1",
+            params![post_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records a file's new mtime when it was touched but its bytes did not change.
+    pub fn set_mtime(&self, post_id: i64, position: i64, mtime_ns: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE post_files SET mtime_ns = ?1 WHERE post_id = ?2 AND position = ?3",
+            params![mtime_ns, post_id, position],
+        )?;
+        Ok(())
+    }
+
+    /// An earlier post for the same project with the same bytes that is done or still going
+    /// (so this one would be a duplicate): its id and state.
+    pub fn earlier_twin(&self, post_id: i64) -> Result<Option<(i64, PostState)>, StoreError> {
+        let conn = self.conn();
+        let row: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT o.id, o.state FROM posts p
+                   JOIN batches b ON b.id = p.batch_id
+                   JOIN posts o ON o.dedupe_key = p.dedupe_key AND o.id < p.id
+                   JOIN batches ob ON ob.id = o.batch_id AND ob.project_id = b.project_id
+                 WHERE p.id = ?1 AND p.dedupe_key IS NOT NULL
+                   AND o.state NOT IN ('failed', 'cancelled', 'skipped', 'blocked')
+                 ORDER BY o.id LIMIT 1",
+                params![post_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(id, st)| Ok((id, st.parse()?))).transpose()
+    }
+
+    /// Records that one file's PUT landed (storage answered 2xx).
+    pub fn confirm_put(&self, post_id: i64, position: i64) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            "UPDATE post_files SET put_confirmed = 1 WHERE post_id = ?1 AND position = ?2",
+            params![post_id, position],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchPost(post_id));
+        }
+        Ok(())
+    }
+
+    /// Marks one file unconfirmed again (the server said it is missing).
+    pub fn unconfirm_put(&self, post_id: i64, position: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE post_files SET put_confirmed = 0 WHERE post_id = ?1 AND position = ?2",
+            params![post_id, position],
+        )?;
+        Ok(())
+    }
+
+    /// Marks every file of a post unconfirmed again (the server said they are not there).
+    pub fn unconfirm_puts(&self, post_id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE post_files SET put_confirmed = 0 WHERE post_id = ?1",
+            params![post_id],
+        )?;
+        Ok(())
+    }
+
+    /// Updates a file's identity after it changed on disk and was inspected again.
+    pub fn refresh_file(&self, post_id: i64, position: i64, f: &NewFile) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE post_files SET size_bytes = ?1, mtime_ns = ?2, sha256 = ?3, content_type = ?4,
+                    put_confirmed = 0 WHERE post_id = ?5 AND position = ?6",
+            params![
+                f.size_bytes as i64,
+                f.mtime_ns,
+                f.sha256,
+                f.content_type,
+                post_id,
+                position
+            ],
+        )?;
+        let hashes: Vec<String> = {
+            let mut stmt =
+                tx.prepare("SELECT sha256 FROM post_files WHERE post_id = ?1 ORDER BY position")?;
+            let rows = stmt.query_map(params![post_id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute(
+            "UPDATE posts SET dedupe_key = ?1 WHERE id = ?2",
+            params![dedupe_key(hashes.iter().map(String::as_str)), post_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores the finalize Idempotency-Key (once per post and session) and moves the post to
+    /// `finalizing`; returns the key to send. A replay after a crash gets the same key.
+    pub fn begin_finalize(&self, post_id: i64) -> Result<String, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let existing: Option<String> = tx.query_row(
+            "SELECT finalize_key FROM posts WHERE id = ?1",
+            params![post_id],
+            |r| r.get(0),
+        )?;
+        let key = existing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        tx.execute(
+            "UPDATE posts SET finalize_key = ?1 WHERE id = ?2",
+            params![key, post_id],
+        )?;
+        transition_in(&tx, post_id, PostEvent::Finalize, &Change::default())?;
+        tx.commit()?;
+        Ok(key)
+    }
+
+    /// Completes a post: stores the item exactly as the server sent it and writes the ledger
+    /// row, in one transaction, so a completed post is always in the ledger.
+    pub fn complete(
+        &self,
+        post_id: i64,
+        content_id: &str,
+        content_json: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        transition_in(
+            &tx,
+            post_id,
+            PostEvent::Complete,
+            &Change {
+                error: Some(None),
+                next_attempt_at: Some(None),
+                ..Change::default()
+            },
+        )?;
+        tx.execute(
+            "UPDATE posts SET content_json = ?1, container_id = ?2 WHERE id = ?3",
+            params![content_json, content_id, post_id],
+        )?;
+        let (project, dedupe): (String, Option<String>) = tx.query_row(
+            "SELECT b.project_id, p.dedupe_key FROM posts p JOIN batches b ON b.id = p.batch_id
+             WHERE p.id = ?1",
+            params![post_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if let Some(dedupe) = dedupe {
+            tx.execute(
+                "INSERT OR REPLACE INTO ledger (project_id, dedupe_key, content_id, post_id, completed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![project, dedupe, content_id, post_id, now_ms()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The content id already uploaded to a project for this dedupe key, if any.
+    pub fn ledger_lookup(
+        &self,
+        project_id: &str,
+        dedupe: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT content_id FROM ledger WHERE project_id = ?1 AND dedupe_key = ?2",
+                params![project_id, dedupe],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Posts the runner may work on now: active ones, and waiting ones whose time has come.
+    pub fn runnable(&self, now: i64, batch: Option<&str>) -> Result<Vec<i64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM posts
+             WHERE (state IN ('queued','reserving','reserved','uploading','uploaded','finalizing')
+                    OR (state = 'waiting' AND COALESCE(next_attempt_at, 0) <= ?1))
+               AND (?2 IS NULL OR batch_id = ?2)
+             ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![now, batch], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The earliest time a waiting post wants to run again, if any.
+    pub fn next_wakeup(&self, batch: Option<&str>) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM posts
+             WHERE state = 'waiting' AND (?1 IS NULL OR batch_id = ?1)",
+            params![batch],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The posts of a batch, or of every batch, in order, as `queue list` shows them.
+    pub fn list(&self, batch: Option<&str>) -> Result<Vec<PostSummary>, StoreError> {
+        let conn = self.conn();
+        let mut files: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT f.post_id, f.path FROM post_files f JOIN posts p ON p.id = f.post_id
+                 WHERE (?1 IS NULL OR p.batch_id = ?1) ORDER BY f.post_id, f.position",
+            )?;
+            let rows = stmt.query_map(params![batch], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (id, path) = row?;
+                files.entry(id).or_default().push(path);
+            }
+        }
+        let mut stmt = conn.prepare(
+            "SELECT p.id, p.batch_id, p.state, b.destination, p.container_id, p.error_code,
+                    p.error_message, p.error_details, p.next_attempt_at, p.updated_at
+             FROM posts p JOIN batches b ON b.id = p.batch_id
+             WHERE (?1 IS NULL OR p.batch_id = ?1) ORDER BY p.id",
+        )?;
+        let rows = stmt.query_map(params![batch], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                error_from(r.get(5)?, r.get(6)?, r.get(7)?),
+                r.get::<_, Option<i64>>(8)?,
+                r.get::<_, i64>(9)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, batch_id, state, destination, container_id, error, next_at, updated) = row?;
+            out.push(PostSummary {
+                id,
+                batch_id,
+                state: state.parse()?,
+                destination,
+                files: files.remove(&id).unwrap_or_default(),
+                container_id,
+                error,
+                next_attempt_at: next_at,
+                updated_at: updated,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The posts of a batch.
+    pub fn batch_posts(&self, batch_id: &str) -> Result<Vec<i64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id FROM posts WHERE batch_id = ?1 ORDER BY position")?;
+        let rows = stmt.query_map(params![batch_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The other posts that share a post's session (they are reserved and PUT together).
+    pub fn session_posts(&self, session_id: i64) -> Result<Vec<i64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id FROM posts WHERE session_id = ?1 ORDER BY session_index")?;
+        let rows = stmt.query_map(params![session_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A stored setting (e.g. the measured upload throughput).
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a setting.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+/// The ledger key of a post: its files' sha-256 in order (the project is the other half).
+pub fn dedupe_key<'a>(hashes: impl Iterator<Item = &'a str>) -> Option<String> {
+    let all: Vec<&str> = hashes.collect();
+    (!all.is_empty()).then(|| all.join(","))
+}

@@ -1,0 +1,195 @@
+//! Row mapping and the transition write shared by the store's operations.
+
+use std::path::PathBuf;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::super::state::{next, PostEvent, PostState};
+use super::types::{Change, PostError, StoredFile, StoredPost, StoredSession};
+use super::{now_ms, StoreError};
+use crate::api::types::Grouping;
+
+pub(super) fn error_from(
+    code: Option<String>,
+    message: Option<String>,
+    details: Option<String>,
+) -> Option<PostError> {
+    code.map(|code| PostError {
+        code,
+        message: message.unwrap_or_default(),
+        details: details.and_then(|d| serde_json::from_str(&d).ok()),
+    })
+}
+
+pub(super) fn post_state(conn: &Connection, id: i64) -> Result<PostState, StoreError> {
+    let state: String = conn
+        .query_row("SELECT state FROM posts WHERE id = ?1", params![id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or(StoreError::NoSuchPost(id))?;
+    Ok(state.parse()?)
+}
+
+pub(super) fn transition_in(
+    tx: &Transaction<'_>,
+    id: i64,
+    event: PostEvent,
+    change: &Change,
+) -> Result<PostState, StoreError> {
+    let from = post_state(tx, id)?;
+    let to = next(from, event)?;
+    // Waiting and paused posts remember where to resume; others clear it.
+    let resume: Option<&str> = match to {
+        PostState::Waiting | PostState::Paused if from.is_active() => Some(from.as_str()),
+        PostState::Waiting | PostState::Paused => {
+            let saved: Option<String> = tx.query_row(
+                "SELECT resume_state FROM posts WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            let saved = saved.map(|s| s.parse::<PostState>()).transpose()?;
+            saved.map(PostState::as_str)
+        }
+        _ => None,
+    };
+    tx.execute(
+        "UPDATE posts SET state = ?1, resume_state = ?2, updated_at = ?3 WHERE id = ?4",
+        params![to.as_str(), resume, now_ms(), id],
+    )?;
+    if let Some(error) = &change.error {
+        let (code, message, details) = match error {
+            Some(e) => (
+                Some(e.code.as_str()),
+                Some(e.message.as_str()),
+                e.details.as_ref().map(|d| d.to_string()),
+            ),
+            None => (None, None, None),
+        };
+        tx.execute(
+            "UPDATE posts SET error_code = ?1, error_message = ?2, error_details = ?3 WHERE id = ?4",
+            params![code, message, details, id],
+        )?;
+    }
+    if let Some(at) = change.next_attempt_at {
+        tx.execute(
+            "UPDATE posts SET next_attempt_at = ?1 WHERE id = ?2",
+            params![at, id],
+        )?;
+    }
+    if change.reset_attempts {
+        tx.execute("UPDATE posts SET attempts = 0 WHERE id = ?1", params![id])?;
+    }
+    if change.count_attempt {
+        tx.execute(
+            "UPDATE posts SET attempts = attempts + 1 WHERE id = ?1",
+            params![id],
+        )?;
+    }
+    Ok(to)
+}
+
+pub(super) fn read_session(conn: &Connection, id: i64) -> Result<StoredSession, StoreError> {
+    conn.query_row(
+        "SELECT id, batch_id, idempotency_key, request_json, response_json, expires_at, abandoned
+         FROM sessions WHERE id = ?1",
+        params![id],
+        |r| {
+            Ok(StoredSession {
+                id: r.get(0)?,
+                batch_id: r.get(1)?,
+                idempotency_key: r.get(2)?,
+                request_json: r.get(3)?,
+                response_json: r.get(4)?,
+                expires_at: r.get(5)?,
+                abandoned: r.get(6)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or(StoreError::NoSuchSession(id))
+}
+
+pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreError> {
+    let mut post = conn
+        .query_row(
+            "SELECT p.id, p.batch_id, p.position, p.state, p.resume_state, p.caption, p.session_id,
+                    p.session_index, p.container_id, p.finalize_key, p.content_json, p.dedupe_key,
+                    p.error_code, p.error_message, p.error_details, p.attempts, p.next_attempt_at,
+                    p.updated_at, b.project_id, b.destination, b.grouping, b.force
+             FROM posts p JOIN batches b ON b.id = p.batch_id WHERE p.id = ?1",
+            params![id],
+            post_from_row,
+        )
+        .optional()?
+        .ok_or(StoreError::NoSuchPost(id))??;
+    let mut stmt = conn.prepare(
+        "SELECT position, path, filename, content_type, size_bytes, mtime_ns, sha256, upload_url,
+                r2_key, expires_at, put_confirmed
+         FROM post_files WHERE post_id = ?1 ORDER BY position",
+    )?;
+    post.files = stmt
+        .query_map(params![id], |r| {
+            Ok(StoredFile {
+                position: r.get(0)?,
+                path: PathBuf::from(r.get::<_, String>(1)?),
+                filename: r.get(2)?,
+                content_type: r.get(3)?,
+                size_bytes: r.get::<_, i64>(4)? as u64,
+                mtime_ns: r.get(5)?,
+                sha256: r.get(6)?,
+                upload_url: r.get(7)?,
+                r2_key: r.get(8)?,
+                expires_at: r.get(9)?,
+                put_confirmed: r.get(10)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(post)
+}
+
+/// Maps the `read_post` row; the inner `Result` carries values SQLite stored but we reject.
+fn post_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredPost, StoreError>> {
+    let state: String = r.get(3)?;
+    let resume: Option<String> = r.get(4)?;
+    let grouping: String = r.get(20)?;
+    let parsed = (|| -> Result<_, StoreError> {
+        let grouping = match grouping.as_str() {
+            "per-file" => Grouping::PerFile,
+            "slideshow" => Grouping::Slideshow,
+            other => return Err(StoreError::Corrupt(format!("grouping {other:?}"))),
+        };
+        Ok((
+            state.parse::<PostState>()?,
+            resume.map(|s| s.parse::<PostState>()).transpose()?,
+            grouping,
+        ))
+    })();
+    let (state, resume_state, grouping) = match parsed {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(StoredPost {
+        id: r.get(0)?,
+        batch_id: r.get(1)?,
+        position: r.get(2)?,
+        state,
+        resume_state,
+        caption: r.get(5)?,
+        session_id: r.get(6)?,
+        session_index: r.get(7)?,
+        container_id: r.get(8)?,
+        finalize_key: r.get(9)?,
+        content_json: r.get(10)?,
+        dedupe_key: r.get(11)?,
+        error: error_from(r.get(12)?, r.get(13)?, r.get(14)?),
+        attempts: r.get(15)?,
+        next_attempt_at: r.get(16)?,
+        updated_at: r.get(17)?,
+        project_id: r.get(18)?,
+        destination: r.get(19)?,
+        grouping,
+        force: r.get(21)?,
+        files: Vec::new(),
+    }))
+}
