@@ -14,10 +14,20 @@ use serde_json::{json, Value};
 pub enum SandboxError {
     /// The port is taken or not ours to bind.
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
-    Bind { port: u16, source: io::Error },
+    Bind {
+        /// The port asked for (0 = ephemeral).
+        port: u16,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// The data dir could not be created or written.
     #[error("cannot prepare the data dir {path}: {source}")]
-    DataDir { path: PathBuf, source: io::Error },
+    DataDir {
+        /// The directory that failed.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// The tokio runtime or its thread could not be created.
     #[error("cannot start the server runtime: {0}")]
     Runtime(io::Error),
@@ -32,10 +42,15 @@ pub fn request_id() -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
+    /// HTTP status.
     pub status: StatusCode,
+    /// Stable error code clients branch on (`VALIDATION`, `UPLOAD_INCOMPLETE`, …).
     pub code: &'static str,
+    /// What happened and what to do, for people.
     pub message: String,
-    pub details: Value,
+    /// Code-specific details (quota figures, the offending URL, …); boxed to keep errors small.
+    pub details: Box<Value>,
+    /// Extra response headers (`Retry-After`, rate-limit headers).
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -46,14 +61,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: json!({}),
+            details: Box::new(json!({})),
             headers: Vec::new(),
         }
     }
 
     /// Attaches code-specific details.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        self.details = Box::new(details);
         self
     }
 
@@ -106,7 +121,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 request_id: Some(id.clone()),
-                details: self.details,
+                details: *self.details,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -125,7 +140,9 @@ impl IntoResponse for ApiError {
 #[derive(Debug, thiserror::Error)]
 #[error("{status}: {}", body.message)]
 pub struct LoopsError {
+    /// HTTP status.
     pub status: StatusCode,
+    /// The documented Loops error body.
     pub body: LoopsErrorBody,
 }
 
@@ -156,8 +173,11 @@ impl IntoResponse for LoopsError {
 #[derive(Debug, thiserror::Error)]
 #[error("{status} {code}: {message}")]
 pub struct StorageError {
+    /// HTTP status.
     pub status: StatusCode,
+    /// S3 error code (`SignatureDoesNotMatch`, `AccessDenied`, …).
     pub code: &'static str,
+    /// S3-style message.
     pub message: String,
 }
 

@@ -211,7 +211,8 @@ mod tests {
         assert_eq!(aspect_ratio(1920, 1080), "16:9");
         assert_eq!(aspect_ratio(800, 800), "1:1");
         assert_eq!(aspect_ratio(1080, 1350), "4:5");
-        assert_eq!(aspect_ratio(1366, 768), "683:384");
+        assert_eq!(aspect_ratio(1366, 768), "16:9");
+        assert_eq!(aspect_ratio(1000, 300), "10:3");
         assert_eq!(aspect_ratio(720, 1280), "9:16");
     }
 }

@@ -6,6 +6,8 @@
 //! `layers-sandbox` binary. Wire types come from `layers_uploader::api::types`, media checks
 //! from `layers_uploader::media::inspect`, so client and server cannot drift.
 
+#![warn(missing_docs)]
+
 mod app;
 mod auth;
 mod clock;

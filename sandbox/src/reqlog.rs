@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -20,7 +20,19 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     let path = req.uri().path().to_string();
     let auth_header_present = auth::auth_header_present(req.headers());
     let key_id = auth::key_label(req.headers());
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
     let mut response = next.run(req).await;
+    // A refusal may leave the request body unread; say we close, so no client reuses a
+    // connection the server is about to drop (as S3 does on errors).
+    if has_body && !response.status().is_success() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if !response.headers().contains_key("x-request-id") {
         if let Ok(v) = HeaderValue::from_str(&request_id()) {
             response.headers_mut().insert("x-request-id", v);

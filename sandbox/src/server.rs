@@ -112,6 +112,8 @@ impl Sandbox {
                 (Some(t), p)
             }
         };
+        // Partial bodies from a previous run that died mid-PUT are never objects.
+        let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
         for sub in ["objects", "tmp"] {
             let p = data_dir.join(sub);
             std::fs::create_dir_all(&p)

@@ -481,3 +481,33 @@ async fn the_state_log_never_holds_a_full_key() {
     assert_eq!(who[0]["keyId"], "k1live");
     assert_eq!(who[1]["keyId"], "k3test");
 }
+
+#[tokio::test]
+async fn the_binary_announces_its_address_then_its_projects() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layers-sandbox"))
+        .args(["--port", "0", "--project", "p-a", "--project", "p-b"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first.strip_prefix("LISTENING ").unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    assert_eq!(lines.next().unwrap().unwrap(), "PROJECT p-a");
+    assert_eq!(lines.next().unwrap().unwrap(), "PROJECT p-b");
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{base}/v1/projects"))
+        .bearer_auth(LIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

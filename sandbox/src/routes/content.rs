@@ -337,9 +337,17 @@ pub async fn list(
     let items: Vec<ContentItem> = containers
         .into_iter()
         .filter_map(|c| visible_item(c, &caller))
-        .filter(|i| creative.map_or(true, |t| *t == i.creative_type))
-        .filter(|i| status.map_or(true, |s| *s == i.status))
+        .filter(|i| matches_filter(creative, &i.creative_type))
+        .filter(|i| matches_filter(status, &i.status))
         .collect();
     drop(world);
     Ok(json(StatusCode::OK, &paginate(&items, &query)?))
+}
+
+/// An absent filter matches everything; a present one must equal the value.
+fn matches_filter(filter: Option<&String>, value: &str) -> bool {
+    match filter {
+        Some(f) => f == value,
+        None => true,
+    }
 }
