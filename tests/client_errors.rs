@@ -273,3 +273,68 @@ async fn a_server_that_echoes_the_key_cannot_make_the_client_print_it() {
     assert_eq!(err.code(), "unexpected_response");
     assert_no_key(&format!("{err} {err:?}"), "an echoed 500 page");
 }
+
+/// Create a one-file session declaring `declared` bytes, PUT `path` regardless, finalize.
+async fn finalize_after_put(
+    w: &World,
+    path: &std::path::Path,
+    ct: &str,
+    declared: u64,
+) -> ApiError {
+    let req = CreateUploadSessionRequest {
+        files: vec![declared_file(path, ct, declared)],
+        grouping: Grouping::PerFile,
+    };
+    let session = w
+        .client
+        .create_upload_session(&w.project, &req, &IdempotencyKey::new_v4())
+        .await
+        .unwrap();
+    let put = &session.uploads[0].files[0];
+    // No declared_size: the client check is what we bypass to reach the server's recheck.
+    let target = layers_uploader::transfer::PutTarget {
+        url: &put.upload_url,
+        content_type: &put.content_type,
+        declared_size: None,
+        headers: None,
+    };
+    w.transfer.put_file(path, &target, None).await.expect("PUT");
+    w.client
+        .finalize_upload(
+            &session.uploads[0].container_id,
+            "c",
+            &IdempotencyKey::new_v4(),
+        )
+        .await
+        .unwrap_err()
+}
+
+fn declared_file(path: &std::path::Path, ct: &str, size: u64) -> DeclaredFile {
+    declared(&path.file_name().unwrap().to_string_lossy(), ct, size)
+}
+
+#[tokio::test]
+async fn finalize_rechecks_size_cap_and_readability() {
+    let w = start(SandboxConfig::default().video_cap_bytes(100_000));
+    let clip = file("clip.mp4");
+    let actual = std::fs::metadata(&clip).unwrap().len();
+    assert!(actual > 100_000, "the clip must exceed the lowered cap");
+    // Declared under the cap, actually over it: 413 at finalize, naming the file.
+    let e = finalize_after_put(&w, &clip, "video/mp4", 50_000).await;
+    let ApiError::PayloadTooLarge { url, max_bytes, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*max_bytes, Some(100_000));
+    assert!(url.as_deref().is_some_and(|k| k.contains('/')), "{e:?}");
+    // A size other than the declared one: 422.
+    let jpg = file("red.jpg");
+    let size = std::fs::metadata(&jpg).unwrap().len();
+    let e = finalize_after_put(&w, &jpg, "image/jpeg", size - 1).await;
+    assert_eq!(e.code(), "validation", "{e:?}");
+    // Bytes that are not the declared type: 422 at probe time.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.jpg");
+    std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+    let e = finalize_after_put(&w, &junk, "image/jpeg", 4096).await;
+    assert_eq!(e.code(), "validation", "{e:?}");
+}

@@ -74,6 +74,7 @@ pub enum ApiError {
     /// `413 PAYLOAD_TOO_LARGE`: a file is over its per-type cap.
     #[error("File too large: {}{} is over the {} cap{}. Export a smaller file.{}", .url.as_deref().unwrap_or("a file"), .content_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(), .max_bytes.map(crate::media::human_bytes).unwrap_or_else(|| "size".into()), msg_suffix(.message), rid(.request_id))]
     PayloadTooLarge {
+        /// The fetched URL (URL-fetch) or the storage key (finalize) of the file.
         url: Option<String>,
         max_bytes: Option<u64>,
         content_type: Option<String>,
