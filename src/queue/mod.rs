@@ -2,6 +2,7 @@
 //! planner that turns a batch into posts and sessions.
 
 pub mod events;
+pub mod failpoint;
 pub mod lock;
 pub mod pacer;
 pub mod plan;

@@ -107,7 +107,7 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
     let n: f64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a rate like 20M, 500K or 1048576"))?;
-    if !(n > 0.0) {
+    if n.is_nan() || n <= 0.0 {
         return Err("the rate must be more than 0".into());
     }
     Ok((n * mult as f64) as u64)
@@ -266,11 +266,7 @@ async fn print_events(mut events: broadcast::Receiver<QueueEvent>, store: Arc<St
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
                 if due || bytes_sent == total_bytes {
                     last_progress.insert(key, Instant::now());
-                    let pct = if total_bytes > 0 {
-                        bytes_sent * 100 / total_bytes
-                    } else {
-                        100
-                    };
+                    let pct = (bytes_sent * 100).checked_div(total_bytes).unwrap_or(100);
                     let eta = eta_ms
                         .filter(|_| bytes_sent < total_bytes)
                         .map(|ms| format!(", ETA {:.0} s", (ms as f64 / 1000.0).ceil()))

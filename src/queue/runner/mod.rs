@@ -8,7 +8,7 @@
 mod faults;
 mod post;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::events::{QueueEvent, EVENT_CAPACITY};
+use super::failpoint;
 use super::pacer::WritePacer;
 use super::plan::{
     check_fits_lifetime, plan_sessions, session_byte_budget, PostSize, DEFAULT_THROUGHPUT_BPS,
@@ -29,7 +30,9 @@ use super::time::parse_rfc3339_ms;
 use crate::api::client::LayersClient;
 use crate::api::http::IdempotencyKey;
 use crate::api::retry::RetryPolicy;
-use crate::api::types::{CreateUploadSessionRequest, DeclaredFile, Grouping, UploadSession};
+use crate::api::types::{
+    CreateUploadSessionRequest, DeclaredFile, Grouping, QuotaDetails, UploadSession,
+};
 use crate::media::Limits;
 use crate::transfer::Transfer;
 use faults::{action_for_api, post_error, post_error_api, Action};
@@ -131,6 +134,8 @@ struct Inner {
     finished: Mutex<HashSet<String>>,
     /// Batches this runner has worked on (only those get a `BatchFinished`).
     touched: Mutex<HashSet<String>>,
+    /// Per project: how many posts the quota had room for at the last `409` (next round only).
+    quota_room: Mutex<HashMap<String, usize>>,
 }
 
 impl Runner {
@@ -155,6 +160,7 @@ impl Runner {
                 failures_in_a_row: Mutex::new(0),
                 finished: Mutex::new(HashSet::new()),
                 touched: Mutex::new(HashSet::new()),
+                quota_room: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -296,9 +302,31 @@ impl Runner {
                 }
             }
         }
+        // After a quota split, reserve only what fits; the rest waits for a later round.
+        let room: HashMap<String, usize> = self
+            .inner
+            .quota_room
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        let mut used: HashMap<String, usize> = HashMap::new();
+        for posts in queued.values_mut() {
+            posts.retain(|p| match room.get(&p.project_id) {
+                Some(limit) => {
+                    let n = used.entry(p.project_id.clone()).or_default();
+                    *n += 1;
+                    *n <= *limit
+                }
+                None => true,
+            });
+        }
+        queued.retain(|_, posts| !posts.is_empty());
         let throughput = self.throughput();
         let budget = session_byte_budget(throughput, DEFAULT_URL_LIFETIME);
         for (batch_id, posts) in queued {
+            let Some(grouping) = posts.first().map(|p| p.grouping) else {
+                continue;
+            };
             let sizes: Vec<PostSize> = posts
                 .iter()
                 .map(|p| PostSize {
@@ -307,7 +335,6 @@ impl Runner {
                     bytes: p.files.iter().map(|f| f.size_bytes).sum(),
                 })
                 .collect();
-            let grouping = posts[0].grouping;
             let plan = match grouping {
                 Grouping::PerFile => plan_sessions(&sizes, budget),
                 Grouping::Slideshow => sizes.iter().map(|s| vec![s.id]).collect(),
@@ -435,11 +462,13 @@ impl Runner {
             .map_err(|e| StoreError::Corrupt(format!("stored session request: {e}")))?;
         self.inner.pacer.acquire().await;
         let key = IdempotencyKey::from_persisted(session.idempotency_key.clone());
+        failpoint::hit("before_create");
         let answer = self
             .inner
             .client
             .create_upload_session(&project, &request, &key)
             .await;
+        failpoint::hit("after_create");
         let posts: Vec<StoredPost> = post_ids
             .iter()
             .map(|id| store.post(*id))
@@ -450,6 +479,7 @@ impl Runner {
                     self.note_success();
                     let json = serde_json::to_string(&created).unwrap_or_default();
                     store.record_session(session_id, &json, &uploads)?;
+                    failpoint::hit("after_record_session");
                     for p in &posts {
                         self.emit_state(p.id, &p.batch_id, PostState::Reserved, None, None, None);
                     }
@@ -469,12 +499,65 @@ impl Runner {
             },
             Err(e) => {
                 let action = action_for_api(&e);
+                if let Action::Block { usage: Some(u) } = &action {
+                    if self.upload_what_fits(&posts, u)? {
+                        return Ok(false);
+                    }
+                }
                 for p in &posts {
                     self.apply(p, action.clone(), post_error_api(&e)).await?;
                 }
                 Ok(false)
             }
         }
+    }
+
+    /// A session of several posts hit the quota but the details show room for some: all go
+    /// back to the queue, and the next round reserves only as many as fit; the rest wait for
+    /// those to finish, then meet the quota themselves (and are blocked with the real usage).
+    /// `true` if that is what happens.
+    fn upload_what_fits(
+        &self,
+        posts: &[StoredPost],
+        usage: &QuotaDetails,
+    ) -> Result<bool, RunError> {
+        let free_uploads = usage.max_uploads.saturating_sub(usage.current_uploads);
+        let mut free_bytes = usage.max_bytes.saturating_sub(usage.current_bytes);
+        if posts.len() < 2 || free_uploads == 0 {
+            return Ok(false);
+        }
+        let mut fits = 0usize;
+        for p in posts {
+            let bytes: u64 = p.files.iter().map(|f| f.size_bytes).sum();
+            if fits as u64 >= free_uploads || bytes > free_bytes {
+                break;
+            }
+            free_bytes -= bytes;
+            fits += 1;
+        }
+        if fits == 0 {
+            return Ok(false);
+        }
+        let note = format!("the project has room for {fits} more upload(s): uploading those first");
+        let reason = post_error("quota_split", note.clone());
+        for p in posts {
+            match self.inner.store.restart_post(p.id, &reason) {
+                Ok(_) | Err(StoreError::Transition(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.emit_state(
+                p.id,
+                &p.batch_id,
+                PostState::Queued,
+                None,
+                None,
+                Some(note.clone()),
+            );
+        }
+        if let Ok(mut room) = self.inner.quota_room.lock() {
+            room.insert(posts[0].project_id.clone(), fits);
+        }
+        Ok(true)
     }
 
     /// Sends `BatchFinished` once for each batch in scope whose posts all need nothing more.

@@ -12,6 +12,7 @@ use super::{with_error, RunError, Runner, THROUGHPUT_SETTING};
 use crate::api::http::IdempotencyKey;
 use crate::media::inspect;
 use crate::queue::events::QueueEvent;
+use crate::queue::failpoint;
 use crate::queue::plan::mtime_ns;
 use crate::queue::state::{PostEvent, PostState};
 use crate::queue::store::{now_ms, Change, NewFile, PostError, StoreError, StoredFile, StoredPost};
@@ -60,8 +61,9 @@ impl Runner {
         let now = now_ms();
         let throughput = self.throughput().max(1);
         for f in post.files.iter().filter(|f| !f.put_confirmed) {
-            // Start a PUT only if it can finish before its URL expires (with a margin).
-            let needed = (f.size_bytes * 1000 / throughput) as i64 + 30_000;
+            // Start a PUT only if it can finish before its URL expires. The slack stays small:
+            // this only saves a doomed PUT; storage's own 403 on an expired URL also restarts.
+            let needed = (f.size_bytes * 1000 / throughput) as i64 + 500;
             if f.upload_url.is_none() || f.expires_at.unwrap_or(0) < now + needed {
                 let why = post_error(
                     "url_expired",
@@ -77,6 +79,7 @@ impl Runner {
         if post.state == PostState::Reserved {
             self.set(post, PostEvent::StartUpload, Change::default(), None)?;
         }
+        failpoint::hit("before_put");
         let pending: Vec<StoredFile> = post
             .files
             .iter()
@@ -185,6 +188,7 @@ impl Runner {
             None,
             None,
         );
+        failpoint::hit("before_finalize");
         self.inner.pacer.acquire().await;
         let key = IdempotencyKey::from_persisted(key);
         match self
@@ -194,6 +198,7 @@ impl Runner {
             .await
         {
             Ok(item) => {
+                failpoint::hit("after_finalize");
                 self.note_success();
                 let content_id = item.parsed.id.clone();
                 match self
