@@ -120,7 +120,7 @@ pub enum ApiError {
         request_id: Option<String>,
     },
     /// A `5xx` with the error envelope.
-    #[error("{service} had a server error (HTTP {status}, {code}): {message}. Retrying is safe.{}", rid(.request_id))]
+    #[error("{service} had a server error (HTTP {status}{}): {message}. Retrying is safe.{}", code_part(.code), rid(.request_id))]
     Server {
         service: Service,
         status: u16,
@@ -158,7 +158,7 @@ pub enum ApiError {
         window_hours: Option<u64>,
     },
     /// A well-formed error envelope with a code this client does not know.
-    #[error("{service} refused the request (HTTP {status}, {code}): {message}.{}", rid(.request_id))]
+    #[error("{service} refused the request (HTTP {status}{}): {message}.{}", code_part(.code), rid(.request_id))]
     Rejected {
         service: Service,
         status: u16,
@@ -383,6 +383,14 @@ fn rid(request_id: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+fn code_part(code: &str) -> String {
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!(", {code}")
+    }
+}
+
 fn msg_suffix(message: &str) -> String {
     if message.is_empty() {
         String::new()
@@ -485,6 +493,21 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Quota reached: 250/250 uploads, 17.4/25 GB. Archive uploads in the Layers app, then retry."
+        );
+    }
+
+    #[test]
+    fn loops_errors_without_a_code_read_cleanly() {
+        let e = ApiError::Server {
+            service: Service::Loops,
+            status: 503,
+            code: String::new(),
+            message: "down".into(),
+            request_id: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Loops had a server error (HTTP 503): down. Retrying is safe."
         );
     }
 
