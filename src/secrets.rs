@@ -18,6 +18,15 @@ pub const LOOPS_KEY_ENV: &str = "LOOPS_API_KEY";
 /// A secret API key. Debug and Display show only the key id; there are no serde impls, so a key
 /// cannot end up in JSON, a store or a log by accident.
 ///
+/// The check below compiles for a serializable type…
+///
+/// ```
+/// fn needs_serialize<T: serde::Serialize>() {}
+/// needs_serialize::<String>();
+/// ```
+///
+/// …and fails for `ApiKey`, in both directions:
+///
 /// ```compile_fail
 /// fn needs_serialize<T: serde::Serialize>() {}
 /// needs_serialize::<layers_uploader::secrets::ApiKey>();
@@ -99,6 +108,15 @@ impl ApiKey {
     /// The full secret. Only for building the `Authorization` header, never for output.
     pub fn expose(&self) -> &str {
         &self.raw
+    }
+
+    /// The secret segment alone (after `lp_<env>_<keyid>_`; the whole key if opaque). Only for
+    /// scrubbing it out of text a server echoed back.
+    pub fn expose_secret_part(&self) -> &str {
+        match self.shape {
+            KeyShape::Layers { id_end, .. } => &self.raw[id_end + 1..],
+            KeyShape::Opaque => &self.raw,
+        }
     }
 
     /// "live key", "test key" or "key": what the UI badge says.
@@ -355,6 +373,7 @@ mod tests {
         assert!(t.is_test());
         assert_eq!(t.key_id(), Some("abc"));
         assert_eq!(t.to_string(), "lp_test_abc_…");
+        assert_eq!(t.expose_secret_part(), "def_ghi");
     }
 
     #[test]

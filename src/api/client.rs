@@ -270,26 +270,25 @@ impl LayersClient {
         request: reqwest::RequestBuilder,
     ) -> Result<ServerJson<T>, ApiError> {
         let host = http::host_port(&self.base);
-        let secret = self.key.expose();
         let response = request
-            .bearer_auth(secret)
+            .bearer_auth(self.key.expose())
             .send()
             .await
-            .map_err(|e| http::network_error(&e, &host).scrub_secret(secret))?;
+            .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
         let status = response.status().as_u16();
         let path = response.url().path().to_owned();
         let retry_after = http::retry_after_header(response.headers());
         let body = response
             .bytes()
             .await
-            .map_err(|e| http::network_error(&e, &host).scrub_secret(secret))?;
+            .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
         tracing::debug!(%method, %path, status, bytes = body.len(), key = %self.key, "layers call");
         if !(200..300).contains(&status) {
-            let err = layers_error(status, retry_after.as_deref(), &body).scrub_secret(secret);
+            let err = layers_error(status, retry_after.as_deref(), &body).scrub_key(&self.key);
             tracing::debug!(code = err.code(), request_id = ?err.request_id(), "layers error");
             return Err(err);
         }
-        http::decode(status, &body).map_err(|e| e.scrub_secret(secret))
+        http::decode(status, &body).map_err(|e| e.scrub_key(&self.key))
     }
 }
 

@@ -47,7 +47,7 @@ pub fn layers_error(status: u16, retry_after: Option<&str>, body: &[u8]) -> ApiE
             request_id,
         },
         "PAYLOAD_TOO_LARGE" => ApiError::PayloadTooLarge {
-            url: str_field(&details, "url"),
+            url: str_field(&details, "url").or_else(|| str_field(&details, "r2Key")),
             max_bytes: details.get("maxBytes").and_then(Value::as_u64),
             content_type: str_field(&details, "contentType"),
             message,

@@ -74,6 +74,7 @@ pub enum ApiError {
     /// `413 PAYLOAD_TOO_LARGE`: a file is over its per-type cap.
     #[error("File too large: {}{} is over the {} cap{}. Export a smaller file.{}", .url.as_deref().unwrap_or("a file"), .content_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(), .max_bytes.map(crate::media::human_bytes).unwrap_or_else(|| "size".into()), msg_suffix(.message), rid(.request_id))]
     PayloadTooLarge {
+        /// The fetched URL (URL-fetch) or the storage key (finalize) of the file.
         url: Option<String>,
         max_bytes: Option<u64>,
         content_type: Option<String>,
@@ -119,7 +120,7 @@ pub enum ApiError {
         request_id: Option<String>,
     },
     /// A `5xx` with the error envelope.
-    #[error("{service} had a server error (HTTP {status}, {code}): {message}. Retrying is safe.{}", rid(.request_id))]
+    #[error("{service} had a server error (HTTP {status}{}): {message}. Retrying is safe.{}", code_part(.code), rid(.request_id))]
     Server {
         service: Service,
         status: u16,
@@ -157,7 +158,7 @@ pub enum ApiError {
         window_hours: Option<u64>,
     },
     /// A well-formed error envelope with a code this client does not know.
-    #[error("{service} refused the request (HTTP {status}, {code}): {message}.{}", rid(.request_id))]
+    #[error("{service} refused the request (HTTP {status}{}): {message}.{}", code_part(.code), rid(.request_id))]
     Rejected {
         service: Service,
         status: u16,
@@ -239,6 +240,18 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after, .. } => *retry_after,
             _ => None,
+        }
+    }
+
+    /// Scrubs the whole key and, on its own, its secret segment (a server may echo either).
+    /// A segment too short to be a real secret is left alone rather than mangle every message.
+    pub fn scrub_key(self, key: &crate::secrets::ApiKey) -> ApiError {
+        let scrubbed = self.scrub_secret(key.expose());
+        let part = key.expose_secret_part();
+        if part.len() >= 8 {
+            scrubbed.scrub_secret(part)
+        } else {
+            scrubbed
         }
     }
 
@@ -370,6 +383,14 @@ fn rid(request_id: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+fn code_part(code: &str) -> String {
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!(", {code}")
+    }
+}
+
 fn msg_suffix(message: &str) -> String {
     if message.is_empty() {
         String::new()
@@ -472,6 +493,21 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Quota reached: 250/250 uploads, 17.4/25 GB. Archive uploads in the Layers app, then retry."
+        );
+    }
+
+    #[test]
+    fn loops_errors_without_a_code_read_cleanly() {
+        let e = ApiError::Server {
+            service: Service::Loops,
+            status: 503,
+            code: String::new(),
+            message: "down".into(),
+            request_id: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Loops had a server error (HTTP 503): down. Retrying is safe."
         );
     }
 

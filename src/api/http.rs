@@ -48,14 +48,17 @@ impl fmt::Display for IdempotencyKey {
     }
 }
 
-/// A response decoded into `T`, with the JSON exactly as the server sent it (key order kept), for
-/// callers that must print the server's object rather than our re-serialization of it.
+/// A response decoded into `T`, plus the server's JSON untouched, for callers that must print
+/// the server's object rather than our re-serialization of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerJson<T> {
     /// The typed view.
     pub parsed: T,
-    /// The server's JSON value.
+    /// The server's JSON as a value (fields we do not model included).
     pub raw: Value,
+    /// The server's JSON text exactly — key order, numbers, escapes — with only the whitespace
+    /// between tokens removed, so it prints as one line.
+    pub json_line: String,
 }
 
 /// Validates an API base such as `https://api.layers.com` or `http://127.0.0.1:8080`.
@@ -161,7 +164,36 @@ pub fn decode<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<ServerJso
         status,
         excerpt: format!("JSON of an unexpected shape ({e}): {}", excerpt(body)),
     })?;
-    Ok(ServerJson { parsed, raw })
+    let json_line = compact_json(&String::from_utf8_lossy(body));
+    Ok(ServerJson {
+        parsed,
+        raw,
+        json_line,
+    })
+}
+
+/// Drops whitespace outside strings from valid JSON text; everything else stays byte for byte.
+pub fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `Retry-After` header as text, if any.
@@ -200,13 +232,15 @@ mod tests {
     }
 
     #[test]
-    fn decode_keeps_raw_order_and_rejects_other_shapes() {
-        let body = br#"{"z":1,"a":{"y":2,"b":3}}"#;
-        let v: ServerJson<Value> = decode(200, body).unwrap();
+    fn decode_keeps_the_exact_text_on_one_line_and_rejects_other_shapes() {
+        let body =
+            "{\n  \"z\": 1.50,\n  \"a\": {\"y\": \"two  words \\\" \\\\\", \"b\": [3, 4]}\n}\n";
+        let v: ServerJson<Value> = decode(200, body.as_bytes()).unwrap();
         assert_eq!(
-            serde_json::to_string(&v.raw).unwrap(),
-            r#"{"z":1,"a":{"y":2,"b":3}}"#
+            v.json_line,
+            r#"{"z":1.50,"a":{"y":"two  words \" \\","b":[3,4]}}"#
         );
+        assert_eq!(v.raw["a"]["b"][1], 4);
         let e = decode::<crate::api::types::WhoAmI>(200, b"[1,2]").unwrap_err();
         assert_eq!(e.code(), "unexpected_response");
         let e = decode::<Value>(200, br#"{"trunc"#).unwrap_err();

@@ -57,28 +57,27 @@ impl LoopsClient {
         request: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
         let host = http::host_port(&self.base);
-        let secret = self.key.expose();
         let response = request
-            .bearer_auth(secret)
+            .bearer_auth(self.key.expose())
             .send()
             .await
-            .map_err(|e| http::network_error(&e, &host).scrub_secret(secret))?;
+            .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
-            .map_err(|e| http::network_error(&e, &host).scrub_secret(secret))?;
+            .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
         tracing::debug!(status, bytes = body.len(), "loops call");
         if !(200..300).contains(&status) {
-            return Err(loops_error(status, &body).scrub_secret(secret));
+            return Err(loops_error(status, &body).scrub_key(&self.key));
         }
         // Loops signals failure with `success: false` even where a 2xx slipped through.
         let decoded = http::decode::<serde_json::Value>(status, &body)?;
         if decoded.raw.get("success").and_then(|v| v.as_bool()) == Some(false) {
-            return Err(loops_error(400, &body).scrub_secret(secret));
+            return Err(loops_error(400, &body).scrub_key(&self.key));
         }
         http::decode::<T>(status, &body)
             .map(|r| r.parsed)
-            .map_err(|e| e.scrub_secret(secret))
+            .map_err(|e| e.scrub_key(&self.key))
     }
 }

@@ -262,3 +262,5 @@ pub fn assert_no_key(text: &str, what: &str) {
         );
     }
 }
+
+pub mod origin;
