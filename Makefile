@@ -8,7 +8,7 @@ SAMPLE_DIR ?= $(or $(CARGO_TARGET_DIR),target)/sample-media
 
 # Debian packages the build and the tests need: ffmpeg (probe + test media), D-Bus and
 # gnome-keyring (the real OS keyring in tests), TLS/pkg-config for -sys crates.
-APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev pkg-config libssl-dev \
+APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev pkg-config libssl-dev \
 	build-essential curl
 
 .PHONY: deps run test lint unit sample clean-sample

@@ -186,6 +186,23 @@ fn upload_completes_every_post_and_prints_each_item_as_the_server_sent_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Byte for byte what the server sends for that item (not re-serialised).
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let id = serde_json::from_str::<Value>(line).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let auth = format!("Authorization: Bearer {KEY}");
+        let served = Command::new("curl")
+            .args(["-sf", "-H", &auth, &format!("{}/v1/content/{id}", w.base)])
+            .output()
+            .unwrap();
+        assert_eq!(
+            line,
+            String::from_utf8_lossy(&served.stdout).trim(),
+            "printed verbatim"
+        );
+    }
     let items: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -204,7 +204,7 @@ impl Runner {
                 match self
                     .inner
                     .store
-                    .complete(post.id, &content_id, &item.raw.to_string())
+                    .complete(post.id, &content_id, &item.json_line)
                 {
                     Ok(()) => {}
                     Err(StoreError::Transition(_)) => return Ok(false),
