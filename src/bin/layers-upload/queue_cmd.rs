@@ -148,7 +148,8 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         Err(code) => return code,
     };
     let ended =
-        engine::run_with_signals(&runner, Scope::Batch(batch_id.clone()), args.run.json).await;
+        engine::run_with_signals(&runner, Scope::Batch(batch_id.clone()), args.run.json, &ids)
+            .await;
     finish(&store, ended, &ids)
 }
 
@@ -183,7 +184,7 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let ended = engine::run_with_signals(&runner, Scope::All, run.json).await;
+    let ended = engine::run_with_signals(&runner, Scope::All, run.json, &pending).await;
     finish(&store, ended, &pending)
 }
 
