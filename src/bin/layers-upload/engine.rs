@@ -76,9 +76,15 @@ pub async fn connect(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
     }
 }
 
-/// Takes the run lock or explains who holds it.
-pub fn lock(dir: &std::path::Path) -> Result<RunLock, ExitCode> {
-    RunLock::acquire(dir).map_err(cannot_start)
+/// Everything a queue run needs: the store, a checked client, and the run lock (held until
+/// the returned lock is dropped).
+pub async fn start_run(
+    global: &GlobalOpts,
+) -> Result<(Arc<Store>, LayersClient, RunLock), ExitCode> {
+    let (dir, store) = open_store(global)?;
+    let client = connect(global).await?;
+    let lock = RunLock::acquire(&dir).map_err(cannot_start)?;
+    Ok((store, client, lock))
 }
 
 /// Options that shape a run.

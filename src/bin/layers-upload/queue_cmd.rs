@@ -111,16 +111,8 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (dir, store) = match engine::open_store(global) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let client = match engine::connect(global).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let _lock = match engine::lock(&dir) {
-        Ok(l) => l,
+    let (store, client, _lock) = match engine::start_run(global).await {
+        Ok(parts) => parts,
         Err(code) => return code,
     };
     let batch = NewBatch {
@@ -159,16 +151,8 @@ pub async fn resume(global: &GlobalOpts, args: ResumeArgs) -> ExitCode {
 }
 
 async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
-    let (dir, store) = match engine::open_store(global) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let client = match engine::connect(global).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let _lock = match engine::lock(&dir) {
-        Ok(l) => l,
+    let (store, client, _lock) = match engine::start_run(global).await {
+        Ok(parts) => parts,
         Err(code) => return code,
     };
     // Judge the run by the posts it had to work on, not by old failures in the store.
