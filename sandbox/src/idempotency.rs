@@ -133,32 +133,52 @@ pub async fn apply(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
                 if let Some(c) = cached {
                     return replay(&c);
                 }
-                // The first attempt failed and was forgotten: run this one as new.
+                // The first attempt failed (or never finished): drop its entry, if it is
+                // still there, and run this one as new.
+                app.idempotency.forget(&scope, &slot);
             }
-            Ok(Role::Leader(mut guard, slot)) => {
+            Ok(Role::Leader(guard, slot)) => {
+                // Run the operation in its own task: a client that hangs up must not cancel
+                // it half-way (a real server finishes it), and its replay then finds the answer.
                 let req = Request::from_parts(parts, Body::from(body));
-                let response = next.run(req).await;
-                if !response.status().is_success() {
-                    app.idempotency.forget(&scope, &slot);
-                    return response;
-                }
-                let (rparts, rbody) = response.into_parts();
-                let bytes = match to_bytes(rbody, usize::MAX).await {
-                    Ok(b) => b,
-                    Err(_) => {
-                        app.idempotency.forget(&scope, &slot);
-                        return ApiError::internal("response body failed").into_response();
-                    }
+                let leader = tokio::spawn(lead(app.clone(), scope.clone(), guard, slot, next, req));
+                return match leader.await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::internal("the request handler stopped").into_response(),
                 };
-                *guard = Some(Cached {
-                    status: rparts.status,
-                    content_type: rparts.headers.get("content-type").cloned(),
-                    body: bytes.clone(),
-                });
-                return Response::from_parts(rparts, Body::from(bytes));
             }
         }
     }
+}
+
+/// Runs the first request for a key and caches its `2xx` answer for the replays.
+async fn lead(
+    app: Arc<App>,
+    scope: (String, String),
+    mut guard: OwnedMutexGuard<Option<Cached>>,
+    slot: Slot,
+    next: Next,
+    req: Request,
+) -> Response {
+    let response = next.run(req).await;
+    if !response.status().is_success() {
+        app.idempotency.forget(&scope, &slot);
+        return response;
+    }
+    let (rparts, rbody) = response.into_parts();
+    let bytes = match to_bytes(rbody, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            app.idempotency.forget(&scope, &slot);
+            return ApiError::internal("response body failed").into_response();
+        }
+    };
+    *guard = Some(Cached {
+        status: rparts.status,
+        content_type: rparts.headers.get("content-type").cloned(),
+        body: bytes.clone(),
+    });
+    Response::from_parts(rparts, Body::from(bytes))
 }
 
 fn replay(c: &Cached) -> Response {

@@ -482,3 +482,44 @@ async fn slow_puts_are_throttled() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_finalize_gets_the_answer_on_replay() {
+    let sb = start(SandboxConfig::default());
+    let m = media();
+    let (id, url) = sb.session_for(&m.mp4, "video/mp4").await;
+    assert_eq!(
+        sb.put(&url, "video/mp4", &m.mp4).await.status(),
+        StatusCode::OK
+    );
+    let path = format!("/v1/content/{id}/finalize-upload");
+    // Give up long before the server's probe of the video is done.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(sb.url(&path))
+        .bearer_auth(LIVE)
+        .header("Idempotency-Key", "hang-up-key")
+        .json(&serde_json::json!({ "caption": "first" }))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client was meant to time out");
+    // The replay with the same key gets the one result (it must not wait forever).
+    let replay = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        sb.post_raw(
+            &path,
+            LIVE,
+            &serde_json::json!({ "caption": "second" }),
+            Some("hang-up-key"),
+        ),
+    )
+    .await
+    .expect("the replay answered");
+    let (status, item) = read(replay).await;
+    assert_eq!(status, StatusCode::OK, "{item}");
+    assert_eq!(item["id"], id);
+    assert_eq!(item["caption"], "first", "the first finalize won");
+}
