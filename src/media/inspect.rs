@@ -407,19 +407,10 @@ impl Inspector {
 
     /// Inspects every path, in parallel, returning results in the order given.
     pub fn inspect_all(&self, paths: &[PathBuf]) -> Vec<Inspection> {
-        let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Inspection>>> = Mutex::new(vec![None; paths.len()]);
-        let workers = self.workers.min(paths.len()).max(1);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    let r = self.inspect(path);
-                    if let Ok(mut all) = results.lock() {
-                        all[i] = Some(r);
-                    }
-                });
+        self.inspect_each(paths, |i, r| {
+            if let Ok(mut all) = results.lock() {
+                all[i] = Some(r);
             }
         });
         let all = results.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -427,6 +418,22 @@ impl Inspector {
             .zip(paths)
             .map(|(r, p)| r.unwrap_or_else(|| inspect(p, &self.limits)))
             .collect()
+    }
+
+    /// Inspects every path in parallel and hands each result (with its index) to `done` as
+    /// soon as it is ready, so uploading can start before the last file is checked.
+    pub fn inspect_each(&self, paths: &[PathBuf], done: impl Fn(usize, Inspection) + Sync) {
+        let next = AtomicUsize::new(0);
+        let workers = self.workers.min(paths.len()).max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    done(i, self.inspect(path));
+                });
+            }
+        });
     }
 }
 

@@ -139,22 +139,21 @@ pub enum Ended {
     Interrupted(u8),
 }
 
-/// Runs the queue until it is idle or a signal stops it, showing progress meanwhile. `ids`
-/// are the posts this run is about (for the overall bar).
-pub async fn run_with_signals(
-    runner: &Runner,
-    scope: Scope,
-    json: bool,
-    ids: &[i64],
-) -> Result<Ended, ExitCode> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let store = runner.store().clone();
-    let (mut total_bytes, mut posts) = (0u64, 0usize);
-    for id in ids {
-        if let Ok(p) = store.post(*id) {
+/// What a run has to upload, for the overall progress bar.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub bytes: u64,
+    pub posts: usize,
+}
+
+impl Totals {
+    /// The not-yet-uploaded bytes and the unfinished posts among `ids`.
+    pub fn of(store: &Store, ids: &[i64]) -> Totals {
+        let mut t = Totals::default();
+        for p in ids.iter().filter_map(|id| store.post(*id).ok()) {
             if !p.state.is_terminal() {
-                posts += 1;
-                total_bytes += p
+                t.posts += 1;
+                t.bytes += p
                     .files
                     .iter()
                     .filter(|f| !f.put_confirmed)
@@ -162,13 +161,26 @@ pub async fn run_with_signals(
                     .sum::<u64>();
             }
         }
+        t
     }
+}
+
+/// Runs the queue until it is idle or a signal stops it, showing progress meanwhile. While
+/// `feeding` says `true`, more posts may still arrive.
+pub async fn run_with_signals(
+    runner: &Runner,
+    scope: Scope,
+    json: bool,
+    totals: Totals,
+    feeding: Option<watch::Receiver<bool>>,
+) -> Result<Ended, ExitCode> {
+    let (stop_tx, stop_rx) = watch::channel(false);
     let printer = Printer {
-        store,
+        store: runner.store().clone(),
         json,
         tty: std::io::stderr().is_terminal(),
-        total_bytes,
-        posts,
+        total_bytes: totals.bytes,
+        posts: totals.posts,
     };
     let printer = tokio::spawn(printer.run(runner.subscribe()));
     let signal = tokio::spawn(async move {
@@ -176,7 +188,7 @@ pub async fn run_with_signals(
         let _ = stop_tx.send(true);
         code
     });
-    let end = runner.run(&scope, stop_rx).await;
+    let end = runner.run_fed(&scope, stop_rx, feeding).await;
     // Give the printer a moment to drain the last events.
     tokio::time::sleep(Duration::from_millis(50)).await;
     printer.abort();

@@ -4,11 +4,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use layers_uploader::api::types::Grouping;
+use layers_uploader::api::types::{Grouping, MAX_FILES_PER_CALL};
 use layers_uploader::media::{Inspector, Limits};
-use layers_uploader::queue::plan::plan_posts;
-use layers_uploader::queue::store::{Change, NewBatch, PostError, Store};
+use layers_uploader::queue::plan::{check_caption, plan_posts};
+use layers_uploader::queue::store::{Change, NewBatch, NewPost, PostError, Store};
 use layers_uploader::queue::{PostEvent, PostState, RunEnd, Scope};
+
+use tokio::sync::watch;
 
 use crate::engine::{self, Ended, RunOpts};
 use crate::GlobalOpts;
@@ -102,14 +104,25 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         Err(code) => return code,
     };
     // Local checks first: a batch the API would refuse is refused before any request.
+    if let Err(e) = check_caption(&caption) {
+        eprintln!("layers-upload: {} ({})", e.message, e.code.as_str());
+        return ExitCode::from(1);
+    }
     let paths = crate::probe::expand(&args.paths);
-    let inspections = Inspector::new(Limits::from_env()).inspect_all(&paths);
-    let posts = match plan_posts(&inspections, grouping, &caption) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("layers-upload: {} ({})", e.message, e.code.as_str());
-            return ExitCode::from(1);
+    let inspector = Inspector::new(Limits::from_env());
+    // A slideshow's rules are about the whole set: check every file before reserving.
+    let upfront = match grouping {
+        Grouping::Slideshow => {
+            let inspections = inspector.inspect_all(&paths);
+            match plan_posts(&inspections, grouping, &caption) {
+                Ok(posts) => posts,
+                Err(e) => {
+                    eprintln!("layers-upload: {} ({})", e.message, e.code.as_str());
+                    return ExitCode::from(1);
+                }
+            }
         }
+        Grouping::PerFile => Vec::new(),
     };
     let (store, client, _lock) = match engine::start_run(global).await {
         Ok(parts) => parts,
@@ -120,29 +133,113 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         destination: "layers-content".into(),
         grouping,
         force: args.force,
-        posts,
+        posts: upfront,
     };
-    let (batch_id, ids) = match store.enqueue(&batch) {
+    let (batch_id, _) = match store.enqueue(&batch) {
         Ok(b) => b,
         Err(e) => return engine::cannot_start(e),
     };
-    eprintln!(
-        "layers-upload: queued {} post(s) as batch {batch_id}",
-        ids.len()
-    );
-    for (id, post) in ids.iter().zip(&batch.posts) {
-        if let Some((code, message)) = &post.rejected {
-            eprintln!("✗ post {id} failed: {message} ({code})");
-        }
-    }
+    eprintln!("layers-upload: batch {batch_id}: {} file(s)", paths.len());
     let runner = match engine::runner(store.clone(), client, &args.run) {
         Ok(r) => r,
         Err(code) => return code,
     };
+    // Per-file: each file joins the queue the moment its inspection (probe + sha-256) is
+    // done, so the first PUTs overlap the checking of the rest.
+    let (feed_tx, feed_rx) = watch::channel(grouping == Grouping::PerFile);
+    let feeder = (grouping == Grouping::PerFile).then(|| {
+        let (store, batch_id, caption) = (store.clone(), batch_id.clone(), caption.clone());
+        let paths = paths.clone();
+        tokio::task::spawn_blocking(move || {
+            let chunk = std::sync::Mutex::new(FeedChunk::default());
+            inspector.inspect_each(&paths, |_, inspection| {
+                let posts = match plan_posts(&[inspection], Grouping::PerFile, &caption) {
+                    Ok(p) => p,
+                    Err(e) => return eprintln!("layers-upload: {}", e.message),
+                };
+                let ready = match chunk.lock() {
+                    Ok(mut c) => c.push(posts),
+                    Err(_) => None,
+                };
+                if let Some(ready) = ready {
+                    feed(&store, &batch_id, &ready);
+                }
+            });
+            if let Ok(mut c) = chunk.lock() {
+                let rest = std::mem::take(&mut c.posts);
+                feed(&store, &batch_id, &rest);
+            }
+            let _ = feed_tx.send(false);
+        })
+    });
+    let total_bytes = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let totals = engine::Totals {
+        bytes: total_bytes,
+        posts: if grouping == Grouping::PerFile {
+            paths.len()
+        } else {
+            1
+        },
+    };
+    let scope = Scope::Batch(batch_id.clone());
     let ended =
-        engine::run_with_signals(&runner, Scope::Batch(batch_id.clone()), args.run.json, &ids)
-            .await;
+        engine::run_with_signals(&runner, scope, args.run.json, totals, Some(feed_rx)).await;
+    if let Some(feeder) = feeder {
+        feeder.abort();
+    }
+    let ids = store.batch_posts(&batch_id).unwrap_or_default();
     finish(&store, ended, &ids)
+}
+
+/// Inspected posts waiting to join the queue together. They are added as one transaction when
+/// they fill a session (10 files) or pass [`FEED_FLUSH_BYTES`]: small files are then reserved in
+/// full sessions, while big files start uploading as soon as each is checked.
+#[derive(Default)]
+struct FeedChunk {
+    posts: Vec<NewPost>,
+    bytes: u64,
+}
+
+/// Past this many bytes, waiting for more files costs more time than an extra create call.
+const FEED_FLUSH_BYTES: u64 = 64 * 1024 * 1024;
+
+impl FeedChunk {
+    /// Adds posts; returns the chunk to queue when it is full.
+    fn push(&mut self, posts: Vec<NewPost>) -> Option<Vec<NewPost>> {
+        self.bytes += posts
+            .iter()
+            .flat_map(|p| &p.files)
+            .map(|f| f.size_bytes)
+            .sum::<u64>();
+        self.posts.extend(posts);
+        let files: usize = self.posts.iter().map(|p| p.files.len()).sum();
+        if files >= MAX_FILES_PER_CALL || self.bytes >= FEED_FLUSH_BYTES {
+            self.bytes = 0;
+            return Some(std::mem::take(&mut self.posts));
+        }
+        None
+    }
+}
+
+/// Queues inspected posts of a batch, reporting the ones refused locally.
+fn feed(store: &Store, batch_id: &str, posts: &[NewPost]) {
+    if posts.is_empty() {
+        return;
+    }
+    match store.add_posts(batch_id, posts) {
+        Ok(ids) => {
+            for (id, post) in ids.iter().zip(posts) {
+                if let Some((code, message)) = &post.rejected {
+                    eprintln!("✗ post {id} failed: {message} ({code})");
+                }
+            }
+        }
+        Err(e) => eprintln!("layers-upload: cannot queue files: {e}"),
+    }
 }
 
 /// Runs everything runnable in the queue.
@@ -168,7 +265,8 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let ended = engine::run_with_signals(&runner, Scope::All, run.json, &pending).await;
+    let totals = engine::Totals::of(&store, &pending);
+    let ended = engine::run_with_signals(&runner, Scope::All, run.json, totals, None).await;
     finish(&store, ended, &pending)
 }
 

@@ -41,6 +41,9 @@ use faults::{action_for_api, post_error, post_error_api, Action};
 /// that a queue of 10,000 starts uploading at once.
 pub const QUEUED_PER_ROUND: usize = 50;
 
+/// How often the runner looks for new work while posts are in flight or still being fed.
+const FEED_TICK: Duration = Duration::from_millis(100);
+
 /// Settings key of the measured PUT throughput (bytes/s, one stream).
 pub const THROUGHPUT_SETTING: &str = "put_throughput_bps";
 
@@ -184,17 +187,66 @@ impl Runner {
     pub async fn run(
         &self,
         scope: &Scope,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> Result<RunEnd, RunError> {
+        self.run_fed(scope, stop, None).await
+    }
+
+    /// Like [`Runner::run`], but while `feeding` says `true` more posts may still arrive (files
+    /// still being inspected), so an empty queue means "wait", not "done".
+    ///
+    /// The loop is continuous: whenever posts become runnable (newly queued, due after a
+    /// backoff, sent back for a new session) their work starts at once, beside what is in
+    /// flight, so PUT slots never idle while a slower post finishes.
+    pub async fn run_fed(
+        &self,
+        scope: &Scope,
+        mut stop: watch::Receiver<bool>,
+        mut feeding: Option<watch::Receiver<bool>>,
+    ) -> Result<RunEnd, RunError> {
+        let mut tasks: JoinSet<Result<(), RunError>> = JoinSet::new();
+        let mut task_posts: HashMap<tokio::task::Id, Vec<i64>> = HashMap::new();
+        let mut in_flight: HashSet<i64> = HashSet::new();
         loop {
             if *stop.borrow() {
-                return Ok(RunEnd::Stopped);
+                return Ok(stop_tasks(&mut tasks).await);
             }
-            let (work, exhausted) = self.collect_work(scope)?;
-            if work.is_empty() {
+            let in_outage = self.in_outage();
+            let mut exhausted = HashSet::new();
+            if !in_outage || tasks.is_empty() {
+                let (work, spent) = self.collect_work(scope, &in_flight)?;
+                exhausted = spent;
+                let groups = self.reserve_queued(work)?;
+                // In an outage only one session probes at a time.
+                let take = if in_outage { 1 } else { usize::MAX };
+                for (_, posts) in groups.into_iter().take(take) {
+                    in_flight.extend(posts.iter().copied());
+                    let runner = self.clone();
+                    let ids = posts.clone();
+                    let handle = tasks.spawn(async move { runner.drive_session(ids).await });
+                    task_posts.insert(handle.id(), posts);
+                }
+            }
+            let more_coming = feeding.as_ref().is_some_and(|f| *f.borrow());
+            if tasks.is_empty() {
+                if more_coming {
+                    let changed = async {
+                        match feeding.as_mut() {
+                            Some(f) => {
+                                let _ = f.changed().await;
+                            }
+                            None => std::future::pending::<()>().await,
+                        }
+                    };
+                    tokio::select! {
+                        _ = changed => {}
+                        _ = tokio::time::sleep(FEED_TICK) => {}
+                        _ = stop.changed() => return Ok(RunEnd::Stopped),
+                    }
+                    continue;
+                }
                 self.announce_finished(scope)?;
-                let wake = self.next_wakeup(scope)?;
-                let Some(at) = wake else {
+                let Some(at) = self.next_wakeup(scope)? else {
                     return Ok(if exhausted.is_empty() {
                         RunEnd::Idle
                     } else {
@@ -207,44 +259,51 @@ impl Runner {
                     _ = stop.changed() => return Ok(RunEnd::Stopped),
                 }
             }
-            let groups = self.reserve_queued(work)?;
-            let mut tasks = JoinSet::new();
-            let in_outage = self.in_outage();
-            for (_, posts) in groups
-                .into_iter()
-                .take(if in_outage { 1 } else { usize::MAX })
-            {
-                let runner = self.clone();
-                tasks.spawn(async move { runner.drive_session(posts).await });
-            }
-            loop {
-                tokio::select! {
-                    joined = tasks.join_next() => match joined {
-                        None => break,
-                        Some(Ok(Ok(()))) => {}
-                        Some(Ok(Err(e))) => { tasks.abort_all(); return Err(e); }
-                        Some(Err(e)) if e.is_cancelled() => {}
-                        Some(Err(e)) => { tasks.abort_all(); return Err(RunError::Task(e.to_string())); }
-                    },
-                    _ = stop.changed() => {
-                        // In-flight PUTs are abandoned; the store already says where each post
-                        // stands, and `resume` picks up from there.
-                        tasks.abort_all();
-                        while tasks.join_next().await.is_some() {}
-                        return Ok(RunEnd::Stopped);
+            tokio::select! {
+                joined = tasks.join_next_with_id() => {
+                    let id = match &joined {
+                        Some(Ok((id, _))) => Some(*id),
+                        Some(Err(e)) => Some(e.id()),
+                        None => None,
+                    };
+                    if let Some(posts) = id.and_then(|id| task_posts.remove(&id)) {
+                        for p in posts {
+                            in_flight.remove(&p);
+                        }
+                    }
+                    match joined {
+                        Some(Ok((_, Err(e)))) => {
+                            stop_tasks(&mut tasks).await;
+                            return Err(e);
+                        }
+                        Some(Err(e)) if !e.is_cancelled() => {
+                            stop_tasks(&mut tasks).await;
+                            return Err(RunError::Task(e.to_string()));
+                        }
+                        _ => {}
                     }
                 }
+                // Look again now and then: new posts, backoffs that came due.
+                _ = tokio::time::sleep(FEED_TICK) => {}
+                _ = stop.changed() => return Ok(stop_tasks(&mut tasks).await),
             }
         }
     }
 
     /// Runnable posts, with due waiting ones resumed; exhausted ones are set aside (CLI mode).
-    fn collect_work(&self, scope: &Scope) -> Result<(Vec<StoredPost>, HashSet<i64>), RunError> {
+    fn collect_work(
+        &self,
+        scope: &Scope,
+        in_flight: &HashSet<i64>,
+    ) -> Result<(Vec<StoredPost>, HashSet<i64>), RunError> {
         let store = &self.inner.store;
         let mut work = Vec::new();
         let mut exhausted = HashSet::new();
         let max = i64::from(self.inner.config.retry.max_attempts);
         for id in store.runnable_bounded(now_ms(), scope.batch(), QUEUED_PER_ROUND)? {
+            if in_flight.contains(&id) {
+                continue;
+            }
             let mut post = store.post(id)?;
             if post.state == PostState::Waiting {
                 if self.inner.config.give_up_when_exhausted && post.attempts >= max {
@@ -277,15 +336,10 @@ impl Runner {
         let store = &self.inner.store;
         let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         let mut queued: BTreeMap<String, Vec<StoredPost>> = BTreeMap::new();
-        let active: HashSet<i64> = work
-            .iter()
-            .filter(|p| p.state != PostState::Queued)
-            .map(|p| p.id)
-            .collect();
         for post in work {
             match (post.state, post.session_id) {
                 (PostState::Queued, _) => {
-                    if let Some(post) = self.dedupe(post, &active)? {
+                    if let Some(post) = self.dedupe(post)? {
                         queued.entry(post.batch_id.clone()).or_default().push(post);
                     }
                 }
@@ -374,11 +428,7 @@ impl Runner {
 
     /// Skips a queued post already in the ledger (or whose twin in this queue completed);
     /// holds it back while an identical post is still going. `Some` means: reserve it.
-    fn dedupe(
-        &self,
-        post: StoredPost,
-        active: &HashSet<i64>,
-    ) -> Result<Option<StoredPost>, RunError> {
+    fn dedupe(&self, post: StoredPost) -> Result<Option<StoredPost>, RunError> {
         let store = &self.inner.store;
         if post.force {
             return Ok(Some(post));
@@ -399,7 +449,8 @@ impl Runner {
             return Ok(None);
         }
         if let Some((twin, state)) = store.earlier_twin(post.id)? {
-            if state.is_active() && active.contains(&twin) {
+            if state.is_active() {
+                // Still going: hold this one until the twin is done (then it is skipped).
                 return Ok(None);
             }
             if state == PostState::Completed {
@@ -756,6 +807,14 @@ impl Runner {
             .unwrap_or_else(|p| p.into_inner())
             >= self.inner.config.outage_threshold
     }
+}
+
+/// Stops every task (in-flight PUTs are abandoned; the store already says where each post
+/// stands, and `resume` picks up from there).
+async fn stop_tasks(tasks: &mut JoinSet<Result<(), RunError>>) -> RunEnd {
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    RunEnd::Stopped
 }
 
 /// A change that records an error and clears any pending retry time.

@@ -205,70 +205,36 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let batch_id = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
         tx.execute(
             "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 batch_id,
-                now,
+                now_ms(),
                 batch.project_id,
                 batch.destination,
                 batch.grouping.as_str(),
                 batch.force
             ],
         )?;
-        let mut ids = Vec::with_capacity(batch.posts.len());
-        {
-            let mut post_stmt = tx.prepare(
-                "INSERT INTO posts (batch_id, position, state, caption, dedupe_key, error_code,
-                                    error_message, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            )?;
-            let mut file_stmt = tx.prepare(
-                "INSERT INTO post_files (post_id, position, path, filename, content_type,
-                                         size_bytes, mtime_ns, sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (pos, post) in batch.posts.iter().enumerate() {
-                let state = if post.rejected.is_some() {
-                    PostState::Failed
-                } else {
-                    PostState::Queued
-                };
-                let dedupe = dedupe_key(post.files.iter().map(|f| f.sha256.as_str()));
-                let (code, message) = post
-                    .rejected
-                    .as_ref()
-                    .map_or((None, None), |(c, m)| (Some(c), Some(m)));
-                post_stmt.execute(params![
-                    batch_id,
-                    pos as i64,
-                    state.as_str(),
-                    post.caption,
-                    dedupe,
-                    code,
-                    message,
-                    now
-                ])?;
-                let post_id = tx.last_insert_rowid();
-                for (fpos, f) in post.files.iter().enumerate() {
-                    file_stmt.execute(params![
-                        post_id,
-                        fpos as i64,
-                        f.path.to_string_lossy(),
-                        f.filename,
-                        f.content_type,
-                        f.size_bytes as i64,
-                        f.mtime_ns,
-                        f.sha256
-                    ])?;
-                }
-                ids.push(post_id);
-            }
-        }
+        let ids = insert_posts(&tx, &batch_id, 0, &batch.posts)?;
         tx.commit()?;
         Ok((batch_id, ids))
+    }
+
+    /// Adds posts to an existing batch (after its current ones), e.g. as files finish their
+    /// inspection while the first ones already upload.
+    pub fn add_posts(&self, batch_id: &str, posts: &[NewPost]) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let next: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(position) + 1, 0) FROM posts WHERE batch_id = ?1",
+            params![batch_id],
+            |r| r.get(0),
+        )?;
+        let ids = insert_posts(&tx, batch_id, next, posts)?;
+        tx.commit()?;
+        Ok(ids)
     }
 
     /// One post with its files and batch settings.
@@ -767,4 +733,65 @@ impl Store {
 pub fn dedupe_key<'a>(hashes: impl Iterator<Item = &'a str>) -> Option<String> {
     let all: Vec<&str> = hashes.collect();
     (!all.is_empty()).then(|| all.join(","))
+}
+
+/// Inserts posts (and their files) at positions from `first_position`; returns their ids.
+fn insert_posts(
+    tx: &rusqlite::Transaction<'_>,
+    batch_id: &str,
+    first_position: i64,
+    posts: &[NewPost],
+) -> Result<Vec<i64>, StoreError> {
+    let now = now_ms();
+    let mut ids = Vec::with_capacity(posts.len());
+    {
+        let mut post_stmt = tx.prepare(
+            "INSERT INTO posts (batch_id, position, state, caption, dedupe_key, error_code,
+                                error_message, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        )?;
+        let mut file_stmt = tx.prepare(
+            "INSERT INTO post_files (post_id, position, path, filename, content_type,
+                                     size_bytes, mtime_ns, sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (i, post) in posts.iter().enumerate() {
+            let pos = first_position + i as i64;
+            let state = if post.rejected.is_some() {
+                PostState::Failed
+            } else {
+                PostState::Queued
+            };
+            let dedupe = dedupe_key(post.files.iter().map(|f| f.sha256.as_str()));
+            let (code, message) = post
+                .rejected
+                .as_ref()
+                .map_or((None, None), |(c, m)| (Some(c), Some(m)));
+            post_stmt.execute(params![
+                batch_id,
+                pos,
+                state.as_str(),
+                post.caption,
+                dedupe,
+                code,
+                message,
+                now
+            ])?;
+            let post_id = tx.last_insert_rowid();
+            for (fpos, f) in post.files.iter().enumerate() {
+                file_stmt.execute(params![
+                    post_id,
+                    fpos as i64,
+                    f.path.to_string_lossy(),
+                    f.filename,
+                    f.content_type,
+                    f.size_bytes as i64,
+                    f.mtime_ns,
+                    f.sha256
+                ])?;
+            }
+            ids.push(post_id);
+        }
+    }
+    Ok(ids)
 }
