@@ -267,3 +267,21 @@ fn a_changed_file_gets_a_new_identity_and_must_be_put_again() {
     assert!(!p.files[0].put_confirmed);
     assert_eq!(p.dedupe_key.as_deref(), Some("new"));
 }
+
+#[test]
+fn many_processes_opening_a_new_store_at_once_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.sqlite3");
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    barrier.wait();
+                    let store = Store::open(&path).expect("a concurrent open succeeds");
+                    assert_eq!(store.schema_version().unwrap(), 1);
+                });
+            }
+        });
+    }
+}

@@ -157,10 +157,9 @@ impl Store {
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(open_err)?;
+        use_wal(&conn).map_err(open_err)?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(open_err)?;
         let store = Store {
             conn: Mutex::new(conn),
         };
@@ -174,23 +173,29 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Applies pending migrations. Each step takes the write lock first (`BEGIN IMMEDIATE`)
+    /// and re-reads the version under it, so two processes opening a new store at the same
+    /// moment (the app and a `queue list`, say) cannot both run the same migration.
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::NewerSchema {
-                found: version,
-                known,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction()?;
+        loop {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version > known {
+                return Err(StoreError::NewerSchema {
+                    found: version,
+                    known,
+                });
+            }
+            let Some(sql) = MIGRATIONS.get(version as usize) else {
+                tx.commit()?;
+                return Ok(());
+            };
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
         }
-        Ok(())
     }
 
     /// The schema version in force (the number of migrations applied).
@@ -726,6 +731,32 @@ impl Store {
             params![key, value],
         )?;
         Ok(())
+    }
+}
+
+/// Puts the database in WAL mode. Switching a new file needs an exclusive lock and SQLite
+/// answers BUSY at once (without its busy handler) while another process opens it too, so
+/// this retries for a while; a file already in WAL mode needs nothing.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let mode: rusqlite::Result<String> =
+            conn.query_row("PRAGMA journal_mode", [], |r| r.get(0));
+        if mode.as_deref().is_ok_and(|m| m.eq_ignore_ascii_case("wal")) {
+            return Ok(());
+        }
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) | Err(_) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(m) => {
+                return Err(rusqlite::Error::InvalidParameterName(format!(
+                    "journal mode stayed {m}"
+                )))
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
