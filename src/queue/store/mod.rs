@@ -12,18 +12,21 @@ use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
 
 mod rows;
 mod types;
+mod watches;
 
 use rows::{error_from, post_state, read_post, read_session, transition_in};
 pub use types::{
     Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,
     StoredFile, StoredPost, StoredSession,
 };
+pub use watches::{MoveDue, NewWatch, Outcome, SeenFile, StoredWatch, WatchedPost};
 
 /// File name of the queue database inside the data dir.
 pub const DB_FILE: &str = "queue.sqlite3";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE batches (
     id          TEXT PRIMARY KEY,
     created_at  INTEGER NOT NULL,
@@ -95,7 +98,9 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#];
+"#,
+    watches::MIGRATION_WATCHES,
+];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -204,71 +209,9 @@ impl Store {
     pub fn enqueue(&self, batch: &NewBatch) -> Result<(String, Vec<i64>), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let batch_id = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                batch_id,
-                now,
-                batch.project_id,
-                batch.destination,
-                batch.grouping.as_str(),
-                batch.force
-            ],
-        )?;
-        let mut ids = Vec::with_capacity(batch.posts.len());
-        {
-            let mut post_stmt = tx.prepare(
-                "INSERT INTO posts (batch_id, position, state, caption, dedupe_key, error_code,
-                                    error_message, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            )?;
-            let mut file_stmt = tx.prepare(
-                "INSERT INTO post_files (post_id, position, path, filename, content_type,
-                                         size_bytes, mtime_ns, sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (pos, post) in batch.posts.iter().enumerate() {
-                let state = if post.rejected.is_some() {
-                    PostState::Failed
-                } else {
-                    PostState::Queued
-                };
-                let dedupe = dedupe_key(post.files.iter().map(|f| f.sha256.as_str()));
-                let (code, message) = post
-                    .rejected
-                    .as_ref()
-                    .map_or((None, None), |(c, m)| (Some(c), Some(m)));
-                post_stmt.execute(params![
-                    batch_id,
-                    pos as i64,
-                    state.as_str(),
-                    post.caption,
-                    dedupe,
-                    code,
-                    message,
-                    now
-                ])?;
-                let post_id = tx.last_insert_rowid();
-                for (fpos, f) in post.files.iter().enumerate() {
-                    file_stmt.execute(params![
-                        post_id,
-                        fpos as i64,
-                        f.path.to_string_lossy(),
-                        f.filename,
-                        f.content_type,
-                        f.size_bytes as i64,
-                        f.mtime_ns,
-                        f.sha256
-                    ])?;
-                }
-                ids.push(post_id);
-            }
-        }
+        let out = enqueue_in(&tx, batch)?;
         tx.commit()?;
-        Ok((batch_id, ids))
+        Ok(out)
     }
 
     /// One post with its files and batch settings.
@@ -761,6 +704,77 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Writes a batch and its posts inside a caller's transaction.
+fn enqueue_in(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &NewBatch,
+) -> Result<(String, Vec<i64>), StoreError> {
+    let batch_id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            batch_id,
+            now,
+            batch.project_id,
+            batch.destination,
+            batch.grouping.as_str(),
+            batch.force
+        ],
+    )?;
+    let mut ids = Vec::with_capacity(batch.posts.len());
+    {
+        let mut post_stmt = tx.prepare(
+            "INSERT INTO posts (batch_id, position, state, caption, dedupe_key, error_code,
+                                    error_message, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        )?;
+        let mut file_stmt = tx.prepare(
+            "INSERT INTO post_files (post_id, position, path, filename, content_type,
+                                         size_bytes, mtime_ns, sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (pos, post) in batch.posts.iter().enumerate() {
+            let state = if post.rejected.is_some() {
+                PostState::Failed
+            } else {
+                PostState::Queued
+            };
+            let dedupe = dedupe_key(post.files.iter().map(|f| f.sha256.as_str()));
+            let (code, message) = post
+                .rejected
+                .as_ref()
+                .map_or((None, None), |(c, m)| (Some(c), Some(m)));
+            post_stmt.execute(params![
+                batch_id,
+                pos as i64,
+                state.as_str(),
+                post.caption,
+                dedupe,
+                code,
+                message,
+                now
+            ])?;
+            let post_id = tx.last_insert_rowid();
+            for (fpos, f) in post.files.iter().enumerate() {
+                file_stmt.execute(params![
+                    post_id,
+                    fpos as i64,
+                    f.path.to_string_lossy(),
+                    f.filename,
+                    f.content_type,
+                    f.size_bytes as i64,
+                    f.mtime_ns,
+                    f.sha256
+                ])?;
+            }
+            ids.push(post_id);
+        }
+    }
+    Ok((batch_id, ids))
 }
 
 /// The ledger key of a post: its files' sha-256 in order (the project is the other half).
