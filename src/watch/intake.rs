@@ -39,7 +39,9 @@ impl FolderWatch {
             .partition(|s| matches!(s.key, Key::File(_)));
         if !files.is_empty() {
             let paths: Vec<PathBuf> = files.iter().map(|s| s.key.path().clone()).collect();
+            let started = Instant::now();
             let inspections = self.inspect(paths).await?;
+            tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "inspected settled files");
             let mut round = Round::default();
             for (settled, inspection) in files.into_iter().zip(inspections) {
                 self.decide_file(settled, inspection, &mut round)?;
@@ -167,7 +169,7 @@ impl FolderWatch {
     fn not_readable_yet(&mut self, settled: Settled, e: &LocalError, round: &mut Round) {
         let transient = matches!(e.code, ErrorCode::Unreadable | ErrorCode::Empty);
         if transient && settled.attempts + 1 < PROBE_ATTEMPTS {
-            tracing::debug!(path = %settled.key.path().display(), "settled but not readable yet");
+            tracing::debug!(path = %settled.key.path().display(), attempt = settled.attempts + 1, "settled but not readable yet: {}", e.message);
             self.settler.retry(settled, Instant::now());
             return;
         }
@@ -332,7 +334,9 @@ impl FolderWatch {
             force: false,
             posts: round.posts,
         };
+        let started = Instant::now();
         let ids = store.enqueue_watched(self.watch.id, &batch, &round.watched)?;
+        tracing::debug!(posts = ids.len(), elapsed = ?started.elapsed(), "enqueued");
         for ((id, post), watched) in ids.iter().zip(&batch.posts).zip(round.watched) {
             let files: Vec<PathBuf> = post.files.iter().map(|f| f.path.clone()).collect();
             self.report(WatchReport::Queued {
