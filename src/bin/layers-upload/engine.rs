@@ -1,20 +1,21 @@
 //! What the queue commands share: finding the data dir and project, connecting with a checked
 //! key, holding the run lock, stopping cleanly on SIGINT/SIGTERM, and printing events.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use layers_uploader::api::{ApiError, LayersClient};
 use layers_uploader::queue::lock::RunLock;
 use layers_uploader::queue::store::Store;
-use layers_uploader::queue::{PostState, QueueEvent, RunEnd, Runner, RunnerConfig, Scope};
+use layers_uploader::queue::{RunEnd, Runner, RunnerConfig, Scope};
 use layers_uploader::secrets::{Account, KeyStore};
 use layers_uploader::transfer::{BandwidthLimiter, Transfer};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
+use crate::progress::Printer;
 use crate::GlobalOpts;
 
 /// Exit code for "cannot start" (usage, configuration, key refused, API unreachable).
@@ -75,9 +76,15 @@ pub async fn connect(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
     }
 }
 
-/// Takes the run lock or explains who holds it.
-pub fn lock(dir: &std::path::Path) -> Result<RunLock, ExitCode> {
-    RunLock::acquire(dir).map_err(cannot_start)
+/// Everything a queue run needs: the store, a checked client, and the run lock (held until
+/// the returned lock is dropped).
+pub async fn start_run(
+    global: &GlobalOpts,
+) -> Result<(Arc<Store>, LayersClient, RunLock), ExitCode> {
+    let (dir, store) = open_store(global)?;
+    let client = connect(global).await?;
+    let lock = RunLock::acquire(&dir).map_err(cannot_start)?;
+    Ok((store, client, lock))
 }
 
 /// Options that shape a run.
@@ -150,18 +157,38 @@ pub enum Ended {
     Interrupted(u8),
 }
 
-/// Runs the queue until it is idle or a signal stops it, printing events meanwhile.
+/// Runs the queue until it is idle or a signal stops it, showing progress meanwhile. `ids`
+/// are the posts this run is about (for the overall bar).
 pub async fn run_with_signals(
     runner: &Runner,
     scope: Scope,
     json: bool,
+    ids: &[i64],
 ) -> Result<Ended, ExitCode> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let printer = tokio::spawn(print_events(
-        runner.subscribe(),
-        runner.store().clone(),
+    let store = runner.store().clone();
+    let (mut total_bytes, mut posts) = (0u64, 0usize);
+    for id in ids {
+        if let Ok(p) = store.post(*id) {
+            if !p.state.is_terminal() {
+                posts += 1;
+                total_bytes += p
+                    .files
+                    .iter()
+                    .filter(|f| !f.put_confirmed)
+                    .map(|f| f.size_bytes)
+                    .sum::<u64>();
+            }
+        }
+    }
+    let printer = Printer {
+        store,
         json,
-    ));
+        tty: std::io::stderr().is_terminal(),
+        total_bytes,
+        posts,
+    };
+    let printer = tokio::spawn(printer.run(runner.subscribe()));
     let signal = tokio::spawn(async move {
         let code = wait_for_signal().await;
         let _ = stop_tx.send(true);
@@ -207,112 +234,5 @@ pub async fn wait_for_signal() -> u8 {
     {
         let _ = tokio::signal::ctrl_c().await;
         130
-    }
-}
-
-/// Human progress on stderr; completed items as JSON lines on stdout when asked.
-pub async fn print_events(
-    mut events: broadcast::Receiver<QueueEvent>,
-    store: Arc<Store>,
-    json: bool,
-) {
-    let tty = std::io::stderr().is_terminal();
-    let mut last_progress: std::collections::HashMap<(i64, String), Instant> = Default::default();
-    loop {
-        let event = match events.recv().await {
-            Ok(e) => e,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        match event {
-            QueueEvent::PostState {
-                post_id,
-                state,
-                error,
-                note,
-                ..
-            } => {
-                let files = store
-                    .post(post_id)
-                    .map(|p| {
-                        p.files
-                            .iter()
-                            .map(|f| f.filename.clone())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
-                match state {
-                    PostState::Completed => {
-                        eprintln!(
-                            "✓ post {post_id} completed: {files} → {}",
-                            note.unwrap_or_default()
-                        );
-                        if json {
-                            if let Ok(Some(item)) = store.post(post_id).map(|p| p.content_json) {
-                                let mut out = std::io::stdout().lock();
-                                let _ = writeln!(out, "{item}");
-                                let _ = out.flush();
-                            }
-                        }
-                    }
-                    PostState::Failed | PostState::Blocked => {
-                        let msg = note
-                            .or(error.map(|e| format!("{}: {}", e.code, e.message)))
-                            .unwrap_or_default();
-                        eprintln!("✗ post {post_id} {state}: {files}: {msg}");
-                    }
-                    PostState::Skipped | PostState::Waiting => {
-                        eprintln!(
-                            "• post {post_id} {state}: {files}: {}",
-                            note.unwrap_or_default()
-                        );
-                    }
-                    PostState::Queued if note.is_some() => {
-                        eprintln!("• post {post_id} {}: {files}", note.unwrap_or_default());
-                    }
-                    _ if tty => eprintln!("  post {post_id} {state}: {files}"),
-                    _ => {}
-                }
-            }
-            QueueEvent::Progress {
-                post_id,
-                file,
-                bytes_sent,
-                total_bytes,
-                rate_bps,
-                eta_ms,
-            } => {
-                let key = (post_id, file.clone());
-                let due = last_progress
-                    .get(&key)
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-                if due || bytes_sent == total_bytes {
-                    last_progress.insert(key, Instant::now());
-                    let pct = (bytes_sent * 100).checked_div(total_bytes).unwrap_or(100);
-                    let eta = eta_ms
-                        .filter(|_| bytes_sent < total_bytes)
-                        .map(|ms| format!(", ETA {:.0} s", (ms as f64 / 1000.0).ceil()))
-                        .unwrap_or_default();
-                    eprintln!(
-                        "  {file}: {pct}% of {} at {}/s{eta}",
-                        layers_uploader::media::human_bytes(total_bytes),
-                        layers_uploader::media::human_bytes(rate_bps as u64)
-                    );
-                }
-            }
-            QueueEvent::BatchFinished {
-                completed,
-                skipped,
-                failed,
-                blocked,
-                cancelled,
-                ..
-            } => {
-                eprintln!(
-                    "batch finished: {completed} completed, {skipped} skipped, {failed} failed, {blocked} blocked, {cancelled} cancelled"
-                );
-            }
-        }
     }
 }

@@ -4,6 +4,7 @@
 mod engine;
 mod login;
 mod probe;
+mod progress;
 mod queue_cmd;
 mod watch_cmd;
 

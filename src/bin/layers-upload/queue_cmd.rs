@@ -112,16 +112,8 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (dir, store) = match engine::open_store(global) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let client = match engine::connect(global).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let _lock = match engine::lock(&dir) {
-        Ok(l) => l,
+    let (store, client, _lock) = match engine::start_run(global).await {
+        Ok(parts) => parts,
         Err(code) => return code,
     };
     let batch = NewBatch {
@@ -149,7 +141,8 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         Err(code) => return code,
     };
     let ended =
-        engine::run_with_signals(&runner, Scope::Batch(batch_id.clone()), args.run.json).await;
+        engine::run_with_signals(&runner, Scope::Batch(batch_id.clone()), args.run.json, &ids)
+            .await;
     finish(&store, ended, &ids)
 }
 
@@ -159,16 +152,8 @@ pub async fn resume(global: &GlobalOpts, args: ResumeArgs) -> ExitCode {
 }
 
 async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
-    let (dir, store) = match engine::open_store(global) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let client = match engine::connect(global).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let _lock = match engine::lock(&dir) {
-        Ok(l) => l,
+    let (store, client, _lock) = match engine::start_run(global).await {
+        Ok(parts) => parts,
         Err(code) => return code,
     };
     // Judge the run by the posts it had to work on, not by old failures in the store.
@@ -184,7 +169,7 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let ended = engine::run_with_signals(&runner, Scope::All, run.json).await;
+    let ended = engine::run_with_signals(&runner, Scope::All, run.json, &pending).await;
     finish(&store, ended, &pending)
 }
 

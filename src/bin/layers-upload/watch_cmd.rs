@@ -15,6 +15,7 @@ use layers_uploader::watch::{self, WatchContext, WatchReport};
 use tokio::sync::{mpsc, watch as signal_watch};
 
 use crate::engine::{self, RunOpts};
+use crate::progress::Printer;
 use crate::queue_cmd::{read_caption_file, GroupingArg};
 use crate::GlobalOpts;
 
@@ -79,16 +80,8 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let (dir, store) = match engine::open_store(global) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let client = match engine::connect(global).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let _lock = match engine::lock(&dir) {
-        Ok(l) => l,
+    let (store, client, _lock) = match engine::start_run(global).await {
+        Ok(parts) => parts,
         Err(code) => return code,
     };
     let saved = match store.save_watch(&NewWatch {
@@ -110,11 +103,15 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
 
     let (stop_tx, stop_rx) = signal_watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
-    let printer = tokio::spawn(engine::print_events(
-        runner.subscribe(),
-        store.clone(),
-        args.run.json,
-    ));
+    // Plain lines, no bars: a watch runs for weeks, and an idle one should not redraw.
+    let printer = Printer {
+        store: store.clone(),
+        json: args.run.json,
+        tty: false,
+        total_bytes: 0,
+        posts: 0,
+    };
+    let printer = tokio::spawn(printer.run(runner.subscribe()));
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let report_printer = tokio::spawn(print_reports(reports_rx, folder.clone()));
     let signal = {

@@ -360,14 +360,7 @@ impl Runner {
                     .map(|f| f.size_bytes)
                     .sum();
                 if let Err(why) = check_fits_lifetime(bytes, throughput, DEFAULT_URL_LIFETIME) {
-                    for p in &members {
-                        self.set(
-                            p,
-                            PostEvent::Fail,
-                            with_error(post_error("too_slow", why.clone())),
-                            None,
-                        )?;
-                    }
+                    self.fail_all(members.iter().copied(), "too_slow", &why)?;
                     continue;
                 }
                 let request = CreateUploadSessionRequest {
@@ -498,14 +491,7 @@ impl Runner {
                     Ok(true)
                 }
                 Err(why) => {
-                    for p in &posts {
-                        self.set(
-                            p,
-                            PostEvent::Fail,
-                            with_error(post_error("unexpected_response", why.clone())),
-                            None,
-                        )?;
-                    }
+                    self.fail_all(posts.iter(), "unexpected_response", &why)?;
                     Ok(false)
                 }
             },
@@ -604,6 +590,20 @@ impl Runner {
                 batch_id: batch_id.clone(),
             });
             finished.insert(batch_id);
+        }
+        Ok(())
+    }
+
+    /// Fails several posts with one error.
+    fn fail_all<'a>(
+        &self,
+        posts: impl Iterator<Item = &'a StoredPost>,
+        code: &str,
+        message: &str,
+    ) -> Result<(), RunError> {
+        for p in posts {
+            let change = with_error(post_error(code, message));
+            self.set(p, PostEvent::Fail, change, None)?;
         }
         Ok(())
     }
