@@ -3,6 +3,8 @@
 //! 10,000 files nor reports them again), and which posts it queued (for "move to Uploaded/").
 
 use std::collections::HashMap;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 
 use rusqlite::{params, OptionalExtension};
@@ -338,4 +340,114 @@ fn upsert_seen(
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::store::{NewFile, NewPost};
+
+    fn watch(folder: &str) -> NewWatch {
+        NewWatch {
+            folder: PathBuf::from(folder),
+            project_id: "p1".into(),
+            recursive: false,
+            grouping: Grouping::PerFile,
+            caption: "default".into(),
+            settle_ms: 500,
+            move_uploaded: true,
+        }
+    }
+
+    fn post(sha: &str) -> NewPost {
+        NewPost {
+            caption: String::new(),
+            files: vec![NewFile {
+                path: PathBuf::from(format!("/w/{sha}.jpg")),
+                filename: format!("{sha}.jpg"),
+                content_type: "image/jpeg".into(),
+                size_bytes: 10,
+                mtime_ns: Some(1),
+                sha256: sha.into(),
+            }],
+            rejected: None,
+        }
+    }
+
+    #[test]
+    fn a_version_one_queue_gains_the_watch_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite3");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(super::super::MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        assert!(store.watches().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_saved_watch_is_updated_in_place_and_keeps_its_decisions() {
+        let store = Store::open(&tempfile::tempdir().unwrap().path().join("q")).unwrap();
+        let first = store.save_watch(&watch("/w")).unwrap();
+        let seen = SeenFile {
+            path: PathBuf::from("/w/a.gif"),
+            stamp: "1:2:3".into(),
+            outcome: Outcome::Refused,
+            detail: Some("unsupported_type".into()),
+        };
+        store.remember_seen(first.id, &[seen]).unwrap();
+        let mut changed = watch("/w");
+        changed.settle_ms = 2000;
+        let again = store.save_watch(&changed).unwrap();
+        assert_eq!(again.id, first.id);
+        assert_eq!(store.watches().unwrap()[0].settings.settle_ms, 2000);
+        let seen = store.seen_files(first.id).unwrap();
+        assert_eq!(
+            seen.get(Path::new("/w/a.gif")),
+            Some(&("1:2:3".to_string(), Outcome::Refused))
+        );
+    }
+
+    #[test]
+    fn watched_posts_are_twins_until_done_then_due_for_moving_once() {
+        let store = Store::open(&tempfile::tempdir().unwrap().path().join("q")).unwrap();
+        let w = store.save_watch(&watch("/w")).unwrap();
+        let batch = NewBatch {
+            project_id: "p1".into(),
+            destination: "layers-content".into(),
+            grouping: Grouping::PerFile,
+            force: false,
+            posts: vec![post("aa")],
+        };
+        let watched = WatchedPost {
+            seen: vec![SeenFile {
+                path: PathBuf::from("/w/aa.jpg"),
+                stamp: "s".into(),
+                outcome: Outcome::Queued,
+                detail: None,
+            }],
+            sidecar: Some(PathBuf::from("/w/aa.txt")),
+        };
+        let ids = store.enqueue_watched(w.id, &batch, &[watched]).unwrap();
+        assert_eq!(store.unfinished_twin("p1", "aa").unwrap(), Some(ids[0]));
+        assert_eq!(store.unfinished_twin("p2", "aa").unwrap(), None);
+        assert!(
+            store.moves_due(w.id).unwrap().is_empty(),
+            "not completed yet"
+        );
+        store
+            .conn()
+            .execute("UPDATE posts SET state = 'completed'", [])
+            .unwrap();
+        let due = store.moves_due(w.id).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].files, vec![PathBuf::from("/w/aa.jpg")]);
+        assert_eq!(due[0].sidecar, Some(PathBuf::from("/w/aa.txt")));
+        store.mark_moved(ids[0]).unwrap();
+        assert!(store.moves_due(w.id).unwrap().is_empty());
+        assert_eq!(store.unfinished_twin("p1", "aa").unwrap(), None);
+    }
 }
