@@ -7,3 +7,4 @@ pub mod paths;
 pub mod queue;
 pub mod secrets;
 pub mod transfer;
+pub mod watch;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use layers_uploader::api::types::Grouping;
 use layers_uploader::queue::store::{
     Change, NewBatch, NewFile, NewPost, PostError, ReservedFile, ReservedUpload, Store, StoreError,
+    SCHEMA_VERSION,
 };
 use layers_uploader::queue::{PostEvent, PostState};
 
@@ -53,10 +54,10 @@ fn post(name: &str, sha: &str) -> NewPost {
 fn a_new_store_is_migrated_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     drop(store);
     let again = Store::open_in(dir.path()).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 1);
+    assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
 }
 
 #[test]
@@ -279,7 +280,7 @@ fn many_processes_opening_a_new_store_at_once_all_succeed() {
                 s.spawn(|| {
                     barrier.wait();
                     let store = Store::open(&path).expect("a concurrent open succeeds");
-                    assert_eq!(store.schema_version().unwrap(), 1);
+                    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
                 });
             }
         });

@@ -5,6 +5,7 @@
 pub mod fit;
 pub mod image;
 pub mod inspect;
+pub mod names;
 pub mod probe;
 pub mod sniff;
 

@@ -33,6 +33,21 @@ pub fn check_caption(caption: &str) -> Result<(), LocalError> {
     Ok(())
 }
 
+/// Reads a caption file or sidecar: drops a leading UTF-8 BOM and one trailing newline (LF or
+/// CRLF), nothing else, so the caption is published exactly as the person wrote it.
+pub fn read_caption_file(path: &Path) -> std::io::Result<String> {
+    Ok(caption_from_text(&std::fs::read_to_string(path)?))
+}
+
+/// The sidecar rule on text already read (see [`read_caption_file`]).
+pub fn caption_from_text(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text)
+        .to_string()
+}
+
 /// Turns inspected files into posts. Per-file: one post per file, and a file with a hard
 /// error becomes a post that is `failed` from the start (so it is reported, not lost).
 /// Slideshow: one post of 1–10 images; anything else is refused before any request.
@@ -246,6 +261,14 @@ mod tests {
         assert_eq!(posts.len(), 2);
         assert!(posts[0].rejected.is_none());
         assert_eq!(posts[1].rejected.as_ref().unwrap().0, "empty");
+    }
+
+    #[test]
+    fn sidecar_text_loses_only_a_bom_and_one_trailing_newline() {
+        assert_eq!(caption_from_text("\u{feff}Hello\r\n"), "Hello");
+        assert_eq!(caption_from_text("two\n\n"), "two\n");
+        assert_eq!(caption_from_text("  spaced  "), "  spaced  ");
+        assert_eq!(caption_from_text(""), "");
     }
 
     #[test]

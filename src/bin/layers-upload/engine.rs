@@ -120,15 +120,33 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
     Ok((n * mult as f64) as u64)
 }
 
-/// Builds the runner for a CLI run (gives up when retries run out, leaving posts resumable).
-pub fn runner(store: Arc<Store>, client: LayersClient, opts: &RunOpts) -> Result<Runner, ExitCode> {
+/// Builds the runner for a CLI run; `give_up` (upload/resume): stop when retries run out,
+/// leaving posts resumable; `watch` never gives up. `LAYERS_WRITES_PER_MINUTE` sets the write
+/// pacing for accounts with another tier (0 turns it off).
+pub fn runner(
+    store: Arc<Store>,
+    client: LayersClient,
+    opts: &RunOpts,
+    give_up: bool,
+) -> Result<Runner, ExitCode> {
     let mut transfer = Transfer::new().map_err(cannot_start)?;
     if let Some(rate) = opts.limit_rate {
         transfer = transfer.with_limiter(BandwidthLimiter::new(rate));
     }
+    let defaults = RunnerConfig::default();
+    let writes_per_minute = match std::env::var("LAYERS_WRITES_PER_MINUTE") {
+        Ok(v) => v.trim().parse::<u32>().map_err(|_| {
+            cannot_start(format!(
+                "LAYERS_WRITES_PER_MINUTE must be a whole number (0 = no pacing), not {v:?}"
+            ))
+        })?,
+        Err(_) => defaults.writes_per_minute,
+    };
     let config = RunnerConfig {
         put_concurrency: usize::from(opts.concurrency),
-        ..RunnerConfig::default()
+        give_up_when_exhausted: give_up,
+        writes_per_minute,
+        ..defaults
     };
     Ok(Runner::new(store, client, transfer, config))
 }
@@ -207,7 +225,8 @@ pub async fn run_with_signals(
     Ok(Ended::Finished(end))
 }
 
-async fn wait_for_signal() -> u8 {
+/// Waits for SIGINT or SIGTERM; returns the exit code that reports it (130 or 143).
+pub async fn wait_for_signal() -> u8 {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

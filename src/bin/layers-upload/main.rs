@@ -6,6 +6,7 @@ mod login;
 mod probe;
 mod progress;
 mod queue_cmd;
+mod watch_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ enum Command {
     /// Look at the queue, retry or cancel posts.
     #[command(subcommand)]
     Queue(queue_cmd::QueueCommand),
+    /// Watch an export folder and upload each file once it has finished, until interrupted.
+    Watch(watch_cmd::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Upload(args) => block_on(queue_cmd::upload(&cli.global, args)),
         Command::Resume(args) => block_on(queue_cmd::resume(&cli.global, args)),
         Command::Queue(command) => block_on(queue_cmd::queue(&cli.global, command)),
+        Command::Watch(args) => block_on(watch_cmd::watch(&cli.global, args)),
     }
 }
 

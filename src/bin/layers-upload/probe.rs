@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use layers_uploader::media::{fit, human_bytes, Inspection, Inspector, Limits};
+use layers_uploader::media::{fit, human_bytes, names, Inspection, Inspector, Limits};
 
 /// Arguments of `probe`.
 #[derive(Debug, clap::Args)]
@@ -70,15 +70,7 @@ pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn is_ignored_name(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.')
-        || name.starts_with('~')
-        || [".tmp", ".part", ".crdownload", ".download", ".txt"]
-            .iter()
-            .any(|s| lower.ends_with(s))
+    names::is_partial_or_hidden(path) || names::is_caption_sidecar(path)
 }
 
 /// One figure line as the app shows it: `1080×1920 · 31.0 s · 29.97 fps · H.264/AAC · 8.1 Mbps · 38MB`.

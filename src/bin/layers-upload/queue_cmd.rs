@@ -37,10 +37,20 @@ pub struct UploadArgs {
     paths: Vec<PathBuf>,
 }
 
+/// The `--grouping` values.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum GroupingArg {
+pub enum GroupingArg {
     PerFile,
     Slideshow,
+}
+
+impl From<GroupingArg> for Grouping {
+    fn from(g: GroupingArg) -> Grouping {
+        match g {
+            GroupingArg::PerFile => Grouping::PerFile,
+            GroupingArg::Slideshow => Grouping::Slideshow,
+        }
+    }
 }
 
 /// Arguments of `resume`.
@@ -73,16 +83,10 @@ pub enum QueueCommand {
     },
 }
 
-/// Reads a caption file: drops a leading UTF-8 BOM and one trailing newline (LF or CRLF).
+/// Reads a caption file by the sidecar rule, with an error message that names the file.
 pub fn read_caption_file(path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the caption file {}: {e}", path.display()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let text = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(text);
-    Ok(text.to_string())
+    layers_uploader::queue::plan::read_caption_file(path)
+        .map_err(|e| format!("cannot read the caption file {}: {e}", path.display()))
 }
 
 /// Enqueues the files as one batch and runs it to the end.
@@ -95,10 +99,7 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         },
         (None, None) => String::new(),
     };
-    let grouping = match args.grouping {
-        GroupingArg::PerFile => Grouping::PerFile,
-        GroupingArg::Slideshow => Grouping::Slideshow,
-    };
+    let grouping = Grouping::from(args.grouping);
     let project = match engine::project(global) {
         Ok(p) => p,
         Err(code) => return code,
@@ -140,7 +141,7 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         Err(e) => return engine::cannot_start(e),
     };
     eprintln!("layers-upload: batch {batch_id}: {} file(s)", paths.len());
-    let runner = match engine::runner(store.clone(), client, &args.run) {
+    let runner = match engine::runner(store.clone(), client, &args.run, true) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -261,7 +262,7 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
             .collect(),
         Err(e) => return engine::cannot_start(e),
     };
-    let runner = match engine::runner(store.clone(), client, run) {
+    let runner = match engine::runner(store.clone(), client, run, true) {
         Ok(r) => r,
         Err(code) => return code,
     };

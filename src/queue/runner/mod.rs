@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::events::{QueueEvent, EVENT_CAPACITY};
@@ -143,6 +143,8 @@ struct Inner {
     touched: Mutex<HashSet<String>>,
     /// Per project: how many posts the quota had room for at the last `409` (next round only).
     quota_room: Mutex<HashMap<String, usize>>,
+    /// Rung when new posts were enqueued while the runner may be waiting (watch folders).
+    wake: Notify,
 }
 
 impl Runner {
@@ -168,6 +170,7 @@ impl Runner {
                 finished: Mutex::new(HashSet::new()),
                 touched: Mutex::new(HashSet::new()),
                 quota_room: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
             }),
         }
     }
@@ -175,6 +178,18 @@ impl Runner {
     /// A receiver of every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Says new posts were enqueued: a runner waiting for a retry time looks again at once,
+    /// and [`Runner::woken`] returns (a wake with no one waiting is kept for the next wait).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Waits for [`Runner::wake`]; what a front end that never stops (watch, the app) awaits
+    /// after [`Runner::run`] returned `Idle`.
+    pub async fn woken(&self) {
+        self.inner.wake.notified().await;
     }
 
     /// The store this runner works on.
@@ -256,6 +271,7 @@ impl Runner {
                 let wait = Duration::from_millis((at - now_ms()).clamp(0, 60_000) as u64);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => continue,
+                    _ = self.inner.wake.notified() => continue,
                     _ = stop.changed() => return Ok(RunEnd::Stopped),
                 }
             }

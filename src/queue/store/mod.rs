@@ -12,18 +12,24 @@ use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
 
 mod rows;
 mod types;
+mod watches;
 
 use rows::{error_from, post_state, read_post, read_session, transition_in};
 pub use types::{
     Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,
     StoredFile, StoredPost, StoredSession,
 };
+pub use watches::{MoveDue, NewWatch, Outcome, SeenFile, StoredWatch, WatchedPost};
 
 /// File name of the queue database inside the data dir.
 pub const DB_FILE: &str = "queue.sqlite3";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+/// The schema version this build writes (the number of migrations).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE batches (
     id          TEXT PRIMARY KEY,
     created_at  INTEGER NOT NULL,
@@ -95,7 +101,9 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#];
+"#,
+    watches::MIGRATION_WATCHES,
+];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -173,14 +181,18 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies pending migrations. Each step takes the write lock first (`BEGIN IMMEDIATE`)
-    /// and re-reads the version under it, so two processes opening a new store at the same
-    /// moment (the app and a `queue list`, say) cannot both run the same migration.
+    /// Applies pending migrations. Opening an up-to-date store only reads; a due step takes
+    /// the write lock first (`BEGIN IMMEDIATE`) and re-reads the version under it, so two
+    /// processes opening a new store at the same moment cannot both run the same migration.
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let known = MIGRATIONS.len() as i64;
         loop {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let seen: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if seen == known {
+                return Ok(());
+            }
+            let tx = write_tx(&mut conn)?;
             let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             if version > known {
                 return Err(StoreError::NewerSchema {
@@ -208,30 +220,17 @@ impl Store {
     /// Stores a batch and its posts in one transaction; returns the batch id and post ids.
     pub fn enqueue(&self, batch: &NewBatch) -> Result<(String, Vec<i64>), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let batch_id = uuid::Uuid::new_v4().to_string();
-        tx.execute(
-            "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                batch_id,
-                now_ms(),
-                batch.project_id,
-                batch.destination,
-                batch.grouping.as_str(),
-                batch.force
-            ],
-        )?;
-        let ids = insert_posts(&tx, &batch_id, 0, &batch.posts)?;
+        let tx = write_tx(&mut conn)?;
+        let out = enqueue_in(&tx, batch)?;
         tx.commit()?;
-        Ok((batch_id, ids))
+        Ok(out)
     }
 
     /// Adds posts to an existing batch (after its current ones), e.g. as files finish their
     /// inspection while the first ones already upload.
     pub fn add_posts(&self, batch_id: &str, posts: &[NewPost]) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let next: i64 = tx.query_row(
             "SELECT COALESCE(MAX(position) + 1, 0) FROM posts WHERE batch_id = ?1",
             params![batch_id],
@@ -257,7 +256,7 @@ impl Store {
         change: Change,
     ) -> Result<PostState, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let to = transition_in(&tx, id, event, &change)?;
         tx.commit()?;
         Ok(to)
@@ -272,7 +271,7 @@ impl Store {
         request_json: &str,
     ) -> Result<StoredSession, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let key = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO sessions (batch_id, idempotency_key, request_json, created_at)
@@ -312,7 +311,7 @@ impl Store {
         uploads: &[ReservedUpload],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let expires = uploads
             .iter()
             .flat_map(|u| u.files.iter().map(|f| f.expires_at))
@@ -368,7 +367,7 @@ impl Store {
     /// the post back to `queued` for a new one; returns how many times that has happened.
     pub fn restart_post(&self, post_id: i64, reason: &PostError) -> Result<i64, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         transition_in(
             &tx,
             post_id,
@@ -475,7 +474,7 @@ impl Store {
     /// Updates a file's identity after it changed on disk and was inspected again.
     pub fn refresh_file(&self, post_id: i64, position: i64, f: &NewFile) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         tx.execute(
             "UPDATE post_files SET size_bytes = ?1, mtime_ns = ?2, sha256 = ?3, content_type = ?4,
                     put_confirmed = 0 WHERE post_id = ?5 AND position = ?6",
@@ -506,7 +505,7 @@ impl Store {
     /// `finalizing`; returns the key to send. A replay after a crash gets the same key.
     pub fn begin_finalize(&self, post_id: i64) -> Result<String, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         let existing: Option<String> = tx.query_row(
             "SELECT finalize_key FROM posts WHERE id = ?1",
             params![post_id],
@@ -531,7 +530,7 @@ impl Store {
         content_json: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_tx(&mut conn)?;
         transition_in(
             &tx,
             post_id,
@@ -734,6 +733,13 @@ impl Store {
     }
 }
 
+/// A write transaction that holds the write lock from its start (`BEGIN IMMEDIATE`). A
+/// deferred one that reads first and writes later can fail at once with BUSY when another
+/// process (the app, a `queue list`) wrote in between, without waiting.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Puts the database in WAL mode. Switching a new file needs an exclusive lock and SQLite
 /// answers BUSY at once (without its busy handler) while another process opens it too, so
 /// this retries for a while; a file already in WAL mode needs nothing.
@@ -758,6 +764,28 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Writes a batch and its posts inside a caller's transaction.
+fn enqueue_in(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &NewBatch,
+) -> Result<(String, Vec<i64>), StoreError> {
+    let batch_id = uuid::Uuid::new_v4().to_string();
+    tx.execute(
+        "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            batch_id,
+            now_ms(),
+            batch.project_id,
+            batch.destination,
+            batch.grouping.as_str(),
+            batch.force
+        ],
+    )?;
+    let ids = insert_posts(tx, &batch_id, 0, &batch.posts)?;
+    Ok((batch_id, ids))
 }
 
 /// The ledger key of a post: its files' sha-256 in order (the project is the other half).
