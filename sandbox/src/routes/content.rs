@@ -60,6 +60,17 @@ pub fn default_extension(content_type: &str) -> &'static str {
     }
 }
 
+/// `422` unless a call carries 1 to 10 entries in `field` (`files`, `media`).
+pub fn check_entry_count(field: &str, n: usize) -> Result<(), ApiError> {
+    if n == 0 || n > MAX_FILES_PER_CALL {
+        return Err(ApiError::validation(format!(
+            "{field} must hold 1 to {MAX_FILES_PER_CALL} entries (got {n})."
+        ))
+        .with_details(json!({ "field": field })));
+    }
+    Ok(())
+}
+
 /// `422` unless the caption is within 2,200 UTF-16 units.
 pub fn check_caption(caption: &str) -> Result<(), ApiError> {
     let n = caption_len(caption);
@@ -130,13 +141,7 @@ pub async fn create_session(
     caller.require("content:write")?;
     app.require_project(&project_id)?;
     let req: CreateUploadSessionRequest = parse_json(&body, ApiError::validation)?;
-    if req.files.is_empty() || req.files.len() > MAX_FILES_PER_CALL {
-        return Err(ApiError::validation(format!(
-            "files must hold 1 to {MAX_FILES_PER_CALL} entries (got {}).",
-            req.files.len()
-        ))
-        .with_details(json!({ "field": "files" })));
-    }
+    check_entry_count("files", req.files.len())?;
     let kinds = req
         .files
         .iter()

@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use layers_uploader::api::types::{UrlFetchRequest, MAX_FILES_PER_CALL};
+use layers_uploader::api::types::UrlFetchRequest;
 use layers_uploader::media::MediaKind;
 use serde_json::json;
 
-use super::content::{check_caption, default_extension};
+use super::content::{check_caption, check_entry_count, default_extension};
 use super::finalize::{check_probe, probe};
 use super::{json, parse_json};
 use crate::app::App;
@@ -42,13 +42,7 @@ pub async fn upload(
     caller.require("content:write")?;
     app.require_project(&project_id)?;
     let req: UrlFetchRequest = parse_json(&body, ApiError::validation)?;
-    if req.media.is_empty() || req.media.len() > MAX_FILES_PER_CALL {
-        return Err(ApiError::validation(format!(
-            "media must hold 1 to {MAX_FILES_PER_CALL} entries (got {}).",
-            req.media.len()
-        ))
-        .with_details(json!({ "field": "media" })));
-    }
+    check_entry_count("media", req.media.len())?;
     check_caption(&req.caption)?;
     let uuid = uuid::Uuid::new_v4();
     let id = format!("cnt_{uuid}");

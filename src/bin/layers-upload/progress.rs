@@ -101,9 +101,9 @@ impl View {
         error: Option<PostError>,
         note: Option<String>,
     ) {
-        let files = p
-            .store
-            .post(post_id)
+        let post = p.store.post(post_id).ok();
+        let files = post
+            .as_ref()
             .map(|post| {
                 post.files
                     .iter()
@@ -116,7 +116,7 @@ impl View {
             PostState::Completed => {
                 self.post_done(p);
                 if p.json {
-                    if let Ok(Some(item)) = p.store.post(post_id).map(|post| post.content_json) {
+                    if let Some(item) = post.and_then(|post| post.content_json) {
                         let mut out = std::io::stdout().lock();
                         let _ = writeln!(out, "{item}");
                         let _ = out.flush();

@@ -260,7 +260,7 @@ impl Runner {
                     }
                     continue;
                 }
-                self.announce_finished(scope)?;
+                self.announce_finished()?;
                 let Some(at) = self.next_wakeup(scope)? else {
                     return Ok(if exhausted.is_empty() {
                         RunEnd::Idle
@@ -610,25 +610,20 @@ impl Runner {
     }
 
     /// Sends `BatchFinished` once for each batch in scope whose posts all need nothing more.
-    fn announce_finished(&self, scope: &Scope) -> Result<(), RunError> {
-        let mut by_batch: BTreeMap<String, Vec<PostState>> = BTreeMap::new();
-        for p in self.inner.store.list(scope.batch())? {
-            by_batch.entry(p.batch_id).or_default().push(p.state);
-        }
-        let touched = self
-            .inner
-            .touched
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_default();
-        let mut finished = self
-            .inner
-            .finished
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        for (batch_id, states) in by_batch {
-            let done = states.iter().all(|s| s.is_terminal());
-            if !touched.contains(&batch_id) || finished.contains(&batch_id) || !done {
+    fn announce_finished(&self) -> Result<(), RunError> {
+        // Only batches this runner worked on and has not announced yet: no full-queue scan.
+        let pending: Vec<String> = {
+            let touched = self.inner.touched.lock().unwrap_or_else(|p| p.into_inner());
+            let finished = self
+                .inner
+                .finished
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            touched.difference(&finished).cloned().collect()
+        };
+        for batch_id in pending {
+            let states = self.inner.store.batch_states(&batch_id)?;
+            if !states.iter().all(|s| s.is_terminal()) {
                 continue;
             }
             let count = |want: PostState| states.iter().filter(|s| **s == want).count();
@@ -640,7 +635,11 @@ impl Runner {
                 cancelled: count(PostState::Cancelled),
                 batch_id: batch_id.clone(),
             });
-            finished.insert(batch_id);
+            self.inner
+                .finished
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(batch_id);
         }
         Ok(())
     }

@@ -692,6 +692,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The states of a batch's posts (cheap: no files, no other batches).
+    pub fn batch_states(&self, batch_id: &str) -> Result<Vec<PostState>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT state FROM posts WHERE batch_id = ?1")?;
+        let rows = stmt.query_map(params![batch_id], |r| r.get::<_, String>(0))?;
+        let mut states = Vec::new();
+        for row in rows {
+            states.push(row?.parse()?);
+        }
+        Ok(states)
+    }
+
     /// The posts of a batch.
     pub fn batch_posts(&self, batch_id: &str) -> Result<Vec<i64>, StoreError> {
         let conn = self.conn();
