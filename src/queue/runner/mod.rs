@@ -226,6 +226,9 @@ impl Runner {
             if *stop.borrow() {
                 return Ok(stop_tasks(&mut tasks).await);
             }
+            // Read before looking for work: if feeding had already ended, finding nothing
+            // means done; read after, posts fed in between would be missed.
+            let more_coming = feeding.as_ref().is_some_and(|f| *f.borrow());
             let in_outage = self.in_outage();
             let mut exhausted = HashSet::new();
             if !in_outage || tasks.is_empty() {
@@ -242,7 +245,6 @@ impl Runner {
                     task_posts.insert(handle.id(), posts);
                 }
             }
-            let more_coming = feeding.as_ref().is_some_and(|f| *f.borrow());
             if tasks.is_empty() {
                 if more_coming {
                     let changed = async {
