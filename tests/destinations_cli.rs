@@ -273,6 +273,16 @@ fn a_file_changed_after_its_presign_is_hashed_again_never_finalized_with_a_stale
     );
     let state = w.state();
     let uploads = state["mediaUploads"].as_array().unwrap();
+    assert_eq!(
+        uploads.len(),
+        2,
+        "the changed file was presigned anew: {uploads:?}"
+    );
+    assert_eq!(uploads[0]["checksumSha256"], first_sha.as_str());
+    assert!(
+        uploads[0]["asset"].is_null(),
+        "the stale presign is never finalized"
+    );
     let finalized: Vec<&Value> = uploads.iter().filter(|u| !u["asset"].is_null()).collect();
     assert_eq!(finalized.len(), 1, "{uploads:?}");
     assert_eq!(finalized[0]["checksumSha256"], new_sha.as_str());
