@@ -346,6 +346,16 @@ fn loops_uploads_print_the_final_url_and_the_loops_key_goes_only_to_loops() {
         assert!(!text.contains(LOOPS_KEY) && !text.contains(SECRET));
     }
     assert_eq!(w.queue_json()[0]["destination"], "loops");
+
+    // The same bytes again: the ledger skips it, and Loops is not called.
+    let again = w.run(&["loops", &s(&png)]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already uploaded to loops"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(count(&w.requests(), "POST", "/api/v1/uploads", None), 4);
 }
 
 #[test]

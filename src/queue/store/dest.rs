@@ -59,17 +59,21 @@ impl Store {
         Ok((batch_id, post_id))
     }
 
-    /// Stores the URL-fetch call's Idempotency-Key (once per post) and moves the post to
-    /// `finalizing`, before the call is sent; a replay after a crash reuses the key.
+    /// Stores the URL-fetch call's Idempotency-Key and moves the post to `finalizing`, before
+    /// the call is sent. A replay (the post is still `finalizing` after a crash, a timeout or a
+    /// backoff) reuses the key; a post the user retried from `queued` gets a new one, since the
+    /// server may replay an old answer for an old key.
     pub fn begin_url_fetch(&self, post_id: i64) -> Result<String, StoreError> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let existing: Option<String> = tx.query_row(
-            "SELECT finalize_key FROM posts WHERE id = ?1",
+        let (state, existing): (String, Option<String>) = tx.query_row(
+            "SELECT state, finalize_key FROM posts WHERE id = ?1",
             params![post_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let key = existing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let key = existing
+            .filter(|_| state == "finalizing")
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         tx.execute(
             "UPDATE posts SET finalize_key = ?1 WHERE id = ?2",
             params![key, post_id],
@@ -222,6 +226,14 @@ mod tests {
         let k1 = store.begin_url_fetch(post).unwrap();
         let k2 = store.begin_url_fetch(post).unwrap();
         assert_eq!(k1, k2, "a replay sends the same Idempotency-Key");
+        store
+            .transition(post, PostEvent::Fail, Change::default())
+            .unwrap();
+        store
+            .transition(post, PostEvent::Retry, Change::default())
+            .unwrap();
+        let k3 = store.begin_url_fetch(post).unwrap();
+        assert_ne!(k1, k3, "a retry by the user is a new operation");
         let (_, ids) = store.enqueue(&batch("loops")).unwrap();
         let session = store.begin_session(&batch_id, &ids, "{}").unwrap();
         assert_eq!(store.note_reserve_send(session.id).unwrap(), 0);
