@@ -494,3 +494,67 @@ fn a_caption_fix_is_a_patch_read_back_through_get_never_a_second_finalize() {
     );
     assert_eq!(count(&w.requests(), "PATCH", &id, None), 1);
 }
+
+// ---------------------------------------------------------------- a real kill -9
+
+fn wait_for_state(w: &World, want: &str, within: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if w.queue_json().iter().any(|p| p["state"] == want) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no post reached {want} within {within:?}");
+}
+
+#[test]
+fn kill_9_during_a_slow_put_then_resume_gives_one_asset_for_media_and_for_loops() {
+    for (label, head) in [
+        ("media", vec!["media", "--kind", "image"]),
+        ("loops", vec!["loops"]),
+    ] {
+        let w = world(SandboxConfig::default().slow_put_bps(400_000));
+        let img = w.media.path().join("slow.png");
+        let mut bytes = std::fs::read(corpus().join("png_1080.png")).unwrap();
+        bytes.resize(1_500_000, 1);
+        std::fs::write(&img, bytes).unwrap();
+        let path = s(&img);
+        let mut args = head.clone();
+        args.push(&path);
+        let mut child = w
+            .cli(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_state(&w, "uploading", std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let (list, done) = if label == "media" {
+            ("mediaUploads", "asset")
+        } else {
+            ("loopsAssets", "finalUrl")
+        };
+        let before = w.state();
+        assert!(
+            before[list][0][done].is_null(),
+            "{label}: killed before the PUT could finish"
+        );
+        let out = w.run(&["resume"]);
+        assert_eq!(out.status.code(), Some(0), "{label}: {}", stderr(&out));
+        let state = w.state();
+        let items = state[list].as_array().unwrap();
+        assert_eq!(
+            items.len(),
+            1,
+            "{label}: the reservation was reused: {items:?}"
+        );
+        assert!(!items[0][done].is_null(), "{label}: completed");
+        assert!(
+            !stderr(&out).contains("orphan"),
+            "{label}: the create's answer was stored, so no orphan is possible"
+        );
+    }
+}
