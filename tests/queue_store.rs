@@ -28,6 +28,7 @@ fn reserved(container: &str, url: &str, expires_at: i64) -> ReservedUpload {
             upload_url: url.into(),
             r2_key: format!("k/{container}"),
             expires_at,
+            headers: None,
         }],
     }
 }

@@ -1,6 +1,8 @@
 //! The persistent, resumable upload queue: the post state machine, the SQLite store, and the
 //! planner that turns a batch into posts and sessions.
 
+pub mod caption;
+pub mod dest;
 pub mod events;
 pub mod failpoint;
 pub mod lock;
@@ -11,6 +13,7 @@ pub mod state;
 pub mod store;
 pub mod time;
 
+pub use dest::{Clients, Destination, DestinationKind};
 pub use events::QueueEvent;
 pub use runner::{RunEnd, Runner, RunnerConfig, Scope};
 pub use state::{PostEvent, PostState};

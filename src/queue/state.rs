@@ -136,6 +136,9 @@ pub enum PostEvent {
     AllUploaded,
     /// The runner is about to send finalize (the key is stored first).
     Finalize,
+    /// The runner is about to send a URL-fetch call, the one step of that transport (its key
+    /// is stored first, as for finalize): a URL-fetch post goes `queued → finalizing`.
+    FetchFromUrls,
     /// Finalize answered 200 and the item is in the ledger.
     Complete,
     /// The session can no longer be used (URL expired, reaped, storage refused, file changed):
@@ -178,6 +181,7 @@ pub fn next(from: PostState, event: PostEvent) -> Result<PostState, InvalidTrans
         (S::Reserved | S::Uploading | S::Uploaded | S::Finalizing, E::StartUpload) => S::Uploading,
         (S::Reserved | S::Uploading, E::AllUploaded) => S::Uploaded,
         (S::Uploaded | S::Finalizing, E::Finalize) => S::Finalizing,
+        (S::Queued | S::Finalizing, E::FetchFromUrls) => S::Finalizing,
         (S::Finalizing, E::Complete) => S::Completed,
         // A replayed finalize after a crash may find the post still `uploaded`.
         (S::Uploaded, E::Complete) => S::Completed,
@@ -265,6 +269,15 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn a_url_fetch_is_one_step_from_queued() {
+        let s = next(PostState::Queued, PostEvent::FetchFromUrls).unwrap();
+        assert_eq!(s, PostState::Finalizing);
+        assert_eq!(next(s, PostEvent::FetchFromUrls), Ok(PostState::Finalizing));
+        assert_eq!(next(s, PostEvent::Complete), Ok(PostState::Completed));
+        assert!(next(PostState::Reserved, PostEvent::FetchFromUrls).is_err());
     }
 
     #[test]

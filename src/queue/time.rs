@@ -53,6 +53,27 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Formats milliseconds since the epoch as `2026-06-12 15:30 UTC`, for messages.
+pub fn format_utc_minute(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +110,13 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339_ms(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn minutes_format_round_trips_with_the_parser() {
+        let ms = parse_rfc3339_ms("2026-02-28T23:59:30Z").unwrap();
+        assert_eq!(format_utc_minute(ms), "2026-02-28 23:59 UTC");
+        let ms = parse_rfc3339_ms("2024-02-29T00:05:00Z").unwrap();
+        assert_eq!(format_utc_minute(ms), "2024-02-29 00:05 UTC");
     }
 }

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use layers_uploader::api::{ApiError, LayersClient};
+use layers_uploader::api::{ApiError, LayersClient, LoopsClient};
 use layers_uploader::queue::lock::RunLock;
 use layers_uploader::queue::store::Store;
-use layers_uploader::queue::{RunEnd, Runner, RunnerConfig, Scope};
-use layers_uploader::secrets::{Account, KeyStore};
+use layers_uploader::queue::{Clients, RunEnd, Runner, RunnerConfig, Scope};
+use layers_uploader::secrets::{Account, KeyStore, SecretError};
 use layers_uploader::transfer::{BandwidthLimiter, Transfer};
 use tokio::sync::watch;
 
@@ -76,6 +76,48 @@ pub async fn connect(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
     }
 }
 
+/// A Loops client with Loops' own key (`LOOPS_API_KEY` or the keyring) and API base. Loops
+/// has no cheap key check, so a bad key shows as `401` on the first create.
+pub fn connect_loops(global: &GlobalOpts) -> Result<LoopsClient, ExitCode> {
+    let (key, _) = KeyStore::new()
+        .resolve(Account::Loops)
+        .map_err(cannot_start)?;
+    let client = LoopsClient::new(&global.loops_api_base, key).map_err(cannot_start)?;
+    eprintln!("layers-upload: Loops at {}", global.loops_api_base);
+    Ok(client)
+}
+
+/// The clients for running whatever the queue holds (`resume`, `queue retry`): each service
+/// whose key is configured; a service without one leaves its posts queued for a later run.
+pub async fn connect_all(global: &GlobalOpts) -> Result<Clients, ExitCode> {
+    let configured = |account| match KeyStore::new().resolve(account) {
+        Ok(_) => Ok(true),
+        Err(SecretError::NotConfigured { .. }) => Ok(false),
+        Err(e) => Err(cannot_start(e)),
+    };
+    let layers_key = configured(Account::Layers)?;
+    // Loops is optional here: an unreadable keyring must not stop a Layers-only resume.
+    let loops_key = KeyStore::new().resolve(Account::Loops).is_ok();
+    if !layers_key && !loops_key {
+        // Say what is missing the way a Layers-only run always has.
+        return connect(global).await.map(|c| Clients {
+            layers: Some(c),
+            loops: None,
+        });
+    }
+    let layers = if layers_key {
+        Some(connect(global).await?)
+    } else {
+        None
+    };
+    let loops = if loops_key {
+        Some(connect_loops(global)?)
+    } else {
+        None
+    };
+    Ok(Clients { layers, loops })
+}
+
 /// Everything a queue run needs: the store, a checked client, and the run lock (held until
 /// the returned lock is dropped).
 pub async fn start_run(
@@ -129,6 +171,20 @@ pub fn runner(
     opts: &RunOpts,
     give_up: bool,
 ) -> Result<Runner, ExitCode> {
+    let clients = Clients {
+        layers: Some(client),
+        loops: None,
+    };
+    runner_with(store, clients, opts, give_up)
+}
+
+/// Like [`runner`], with the clients of several destinations.
+pub fn runner_with(
+    store: Arc<Store>,
+    clients: Clients,
+    opts: &RunOpts,
+    give_up: bool,
+) -> Result<Runner, ExitCode> {
     let mut transfer = Transfer::new().map_err(cannot_start)?;
     if let Some(rate) = opts.limit_rate {
         transfer = transfer.with_limiter(BandwidthLimiter::new(rate));
@@ -148,7 +204,7 @@ pub fn runner(
         writes_per_minute,
         ..defaults
     };
-    Ok(Runner::new(store, client, transfer, config))
+    Ok(Runner::with_clients(store, clients, transfer, config))
 }
 
 /// How a run ended, for the exit code.

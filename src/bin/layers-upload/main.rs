@@ -1,6 +1,7 @@
 //! `layers-upload`: the engine, headless, for render servers and scripts. It only translates
 //! arguments into engine calls and results into text or JSON lines; exit codes follow design.md.
 
+mod dest_cmd;
 mod diagnostics_cmd;
 mod engine;
 mod login;
@@ -42,6 +43,14 @@ pub struct GlobalOpts {
     /// Where the queue, cache and logs live (default: the platform data dir).
     #[arg(long, env = "LAYERS_UPLOADER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Loops API base URL; the client appends /api/v1/uploads...
+    #[arg(
+        long,
+        env = "LOOPS_API_BASE",
+        default_value = "https://app.loops.so",
+        global = true
+    )]
+    pub loops_api_base: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +70,14 @@ enum Command {
     Watch(watch_cmd::WatchArgs),
     /// Zip the logs and a queue summary for a support request (never a key).
     Diagnostics(diagnostics_cmd::DiagnosticsArgs),
+    /// Create one content item from media already hosted at URLs (Layers fetches them).
+    FetchUrl(dest_cmd::FetchUrlArgs),
+    /// Upload files to the project's media library as one kind; prints each {assetId,...}.
+    Media(dest_cmd::MediaArgs),
+    /// Upload images as Loops email assets; prints each {emailAssetId, finalUrl}.
+    Loops(dest_cmd::LoopsArgs),
+    /// Fix the caption of an uploaded content item (PATCH, never a second finalize).
+    Caption(dest_cmd::CaptionArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +91,10 @@ fn main() -> ExitCode {
         Command::Queue(command) => block_on(queue_cmd::queue(&cli.global, command)),
         Command::Watch(args) => block_on(watch_cmd::watch(&cli.global, args)),
         Command::Diagnostics(args) => diagnostics_cmd::run(&cli.global, args),
+        Command::FetchUrl(args) => block_on(dest_cmd::fetch_url(&cli.global, args)),
+        Command::Media(args) => block_on(dest_cmd::media(&cli.global, args)),
+        Command::Loops(args) => block_on(dest_cmd::loops(&cli.global, args)),
+        Command::Caption(args) => block_on(dest_cmd::caption(&cli.global, args)),
     }
 }
 

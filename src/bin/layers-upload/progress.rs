@@ -105,6 +105,9 @@ impl View {
         let files = post
             .as_ref()
             .map(|post| {
+                if post.files.is_empty() {
+                    return post.source_urls.join(", ");
+                }
                 post.files
                     .iter()
                     .map(|f| f.filename.clone())
@@ -145,6 +148,10 @@ impl View {
             ),
             PostState::Queued if note.is_some() => {
                 format!("• post {post_id} {}: {files}", note.unwrap_or_default())
+            }
+            // The orphan warning of a resumed Loops create; a URL-fetch under way.
+            PostState::Reserving | PostState::Finalizing if note.is_some() => {
+                format!("• post {post_id}: {}", note.unwrap_or_default())
             }
             _ => return,
         };

@@ -249,9 +249,17 @@ pub async fn resume(global: &GlobalOpts, args: ResumeArgs) -> ExitCode {
 }
 
 async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
-    let (store, client, _lock) = match engine::start_run(global).await {
-        Ok(parts) => parts,
+    let (dir, store) = match engine::open_store(global) {
+        Ok(s) => s,
         Err(code) => return code,
+    };
+    let clients = match engine::connect_all(global).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let _lock = match layers_uploader::queue::lock::RunLock::acquire(&dir) {
+        Ok(l) => l,
+        Err(e) => return engine::cannot_start(e),
     };
     // Judge the run by the posts it had to work on, not by old failures in the store.
     let pending: Vec<i64> = match store.list(None) {
@@ -262,7 +270,7 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
             .collect(),
         Err(e) => return engine::cannot_start(e),
     };
-    let runner = match engine::runner(store.clone(), client, run, true) {
+    let runner = match engine::runner_with(store.clone(), clients, run, true) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -272,7 +280,7 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
 }
 
 /// The exit code of a run over `ids`: 0 when every one completed or was skipped; 1 otherwise.
-fn finish(store: &Store, ended: Result<Ended, ExitCode>, ids: &[i64]) -> ExitCode {
+pub fn finish(store: &Store, ended: Result<Ended, ExitCode>, ids: &[i64]) -> ExitCode {
     let end = match ended {
         Ok(Ended::Finished(end)) => end,
         Ok(Ended::Interrupted(code)) => return ExitCode::from(code),

@@ -30,6 +30,8 @@ pub enum Action {
 pub fn action_for_api(e: &ApiError) -> Action {
     match e {
         ApiError::QuotaExceeded { usage, .. } => Action::Block { usage: *usage },
+        // Loops' per-window upload count: a limit like a quota, not a passing failure.
+        ApiError::LoopsUploadLimit { .. } => Action::Block { usage: None },
         ApiError::RateLimited { retry_after, .. } => Action::Retry {
             after: Some(retry_after.unwrap_or(Duration::from_secs(1))),
         },

@@ -1,41 +1,36 @@
-//! The runner: drives stored posts through the direct-upload flow until nothing is runnable.
+//! The runner: drives stored posts through reserve → PUT → finalize, for whichever
+//! [`Destination`](super::dest::Destination) each batch names, until nothing is runnable.
 //!
-//! Each round reads what is runnable from the store, reserves sessions for queued posts, and
-//! drives every reserved post through its PUTs and finalize concurrently (PUTs bounded by a
-//! semaphore, writes paced). Every step is committed before the call that depends on it, so a
+//! Each round reads what is runnable from the store, reserves sessions for queued posts
+//! (`reserve.rs`), and drives every reserved post through its PUTs and finalize concurrently
+//! (`post.rs`; PUTs bounded by a semaphore, writes paced). URL-fetch posts take their one call
+//! (`url_fetch.rs`). Every step is committed before the call that depends on it, so a
 //! crash at any point resumes from the store without losing or duplicating an upload.
 
 mod faults;
 mod post;
+mod reserve;
+mod url_fetch;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
+use super::dest::{Clients, Destination, Unavailable};
 use super::events::{QueueEvent, EVENT_CAPACITY};
-use super::failpoint;
 use super::pacer::WritePacer;
-use super::plan::{
-    check_fits_lifetime, plan_sessions, session_byte_budget, PostSize, DEFAULT_THROUGHPUT_BPS,
-    DEFAULT_URL_LIFETIME,
-};
+use super::plan::DEFAULT_THROUGHPUT_BPS;
 use super::state::{PostEvent, PostState};
-use super::store::{
-    now_ms, Change, PostError, ReservedFile, ReservedUpload, Store, StoreError, StoredPost,
-};
-use super::time::parse_rfc3339_ms;
+use super::store::{now_ms, Change, PostError, Store, StoreError, StoredPost};
 use crate::api::client::LayersClient;
-use crate::api::http::IdempotencyKey;
+use crate::api::error::ApiError;
 use crate::api::retry::RetryPolicy;
-use crate::api::types::{
-    CreateUploadSessionRequest, DeclaredFile, Grouping, QuotaDetails, UploadSession,
-};
 use crate::media::Limits;
 use crate::transfer::Transfer;
-use faults::{action_for_api, post_error, post_error_api, Action};
+use faults::{post_error, post_error_api, Action};
 
 /// Queued posts taken into one round: enough to fill sessions and keep PUTs busy, few enough
 /// that a queue of 10,000 starts uploading at once.
@@ -127,7 +122,7 @@ pub struct Runner {
 
 struct Inner {
     store: Arc<Store>,
-    client: LayersClient,
+    clients: Clients,
     transfer: Transfer,
     config: RunnerConfig,
     events: broadcast::Sender<QueueEvent>,
@@ -145,6 +140,8 @@ struct Inner {
     quota_room: Mutex<HashMap<String, usize>>,
     /// Rung when new posts were enqueued while the runner may be waiting (watch folders).
     wake: Notify,
+    /// Posts left alone because their destination has no client in this run (told once).
+    parked: Mutex<HashSet<i64>>,
 }
 
 impl Runner {
@@ -155,13 +152,28 @@ impl Runner {
         transfer: Transfer,
         config: RunnerConfig,
     ) -> Runner {
+        let clients = Clients {
+            layers: Some(client),
+            loops: None,
+        };
+        Runner::with_clients(store, clients, transfer, config)
+    }
+
+    /// A runner with the clients of several destinations (Layers and/or Loops). Posts whose
+    /// destination has no client here are left as they are, for a run that has one.
+    pub fn with_clients(
+        store: Arc<Store>,
+        clients: Clients,
+        transfer: Transfer,
+        config: RunnerConfig,
+    ) -> Runner {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Runner {
             inner: Arc::new(Inner {
                 pacer: WritePacer::new(config.writes_per_minute),
                 puts: Semaphore::new(config.put_concurrency.max(1)),
                 store,
-                client,
+                clients,
                 transfer,
                 config,
                 events,
@@ -171,6 +183,7 @@ impl Runner {
                 touched: Mutex::new(HashSet::new()),
                 quota_room: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                parked: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -323,6 +336,10 @@ impl Runner {
                 continue;
             }
             let mut post = store.post(id)?;
+            if let Err(why) = self.destination(&post) {
+                self.park(&post, &why);
+                continue;
+            }
             if post.state == PostState::Waiting {
                 if self.inner.config.give_up_when_exhausted && post.attempts >= max {
                     exhausted.insert(id);
@@ -346,269 +363,6 @@ impl Runner {
             .give_up_when_exhausted
             .then_some(i64::from(config.retry.max_attempts));
         Ok(self.inner.store.next_wakeup(scope.batch(), exhausted_at)?)
-    }
-
-    /// Dedupes queued posts, plans their sessions and stores each create-session intent.
-    /// Returns the work grouped by session, in order.
-    fn reserve_queued(&self, work: Vec<StoredPost>) -> Result<BTreeMap<i64, Vec<i64>>, RunError> {
-        let store = &self.inner.store;
-        let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-        let mut queued: BTreeMap<String, Vec<StoredPost>> = BTreeMap::new();
-        for post in work {
-            match (post.state, post.session_id) {
-                (PostState::Queued, _) => {
-                    if let Some(post) = self.dedupe(post)? {
-                        queued.entry(post.batch_id.clone()).or_default().push(post);
-                    }
-                }
-                (_, Some(session)) => groups.entry(session).or_default().push(post.id),
-                (state, None) => {
-                    // Only a store edited by hand gets here: start that post over.
-                    let reason =
-                        post_error("no_session", format!("post was {state} without a session"));
-                    store.restart_post(post.id, &reason)?;
-                }
-            }
-        }
-        // After a quota split, reserve only what fits; the rest waits for a later round.
-        let room: HashMap<String, usize> = self
-            .inner
-            .quota_room
-            .lock()
-            .map(|mut r| std::mem::take(&mut *r))
-            .unwrap_or_default();
-        let mut used: HashMap<String, usize> = HashMap::new();
-        for posts in queued.values_mut() {
-            posts.retain(|p| match room.get(&p.project_id) {
-                Some(limit) => {
-                    let n = used.entry(p.project_id.clone()).or_default();
-                    *n += 1;
-                    *n <= *limit
-                }
-                None => true,
-            });
-        }
-        queued.retain(|_, posts| !posts.is_empty());
-        let throughput = self.throughput();
-        let budget = session_byte_budget(throughput, DEFAULT_URL_LIFETIME);
-        for (batch_id, posts) in queued {
-            let Some(grouping) = posts.first().map(|p| p.grouping) else {
-                continue;
-            };
-            let sizes: Vec<PostSize> = posts
-                .iter()
-                .map(|p| PostSize {
-                    id: p.id,
-                    files: p.files.len(),
-                    bytes: p.files.iter().map(|f| f.size_bytes).sum(),
-                })
-                .collect();
-            let plan = match grouping {
-                Grouping::PerFile => plan_sessions(&sizes, budget),
-                Grouping::Slideshow => sizes.iter().map(|s| vec![s.id]).collect(),
-            };
-            for ids in plan {
-                let members: Vec<&StoredPost> =
-                    posts.iter().filter(|p| ids.contains(&p.id)).collect();
-                let bytes: u64 = members
-                    .iter()
-                    .flat_map(|p| &p.files)
-                    .map(|f| f.size_bytes)
-                    .sum();
-                if let Err(why) = check_fits_lifetime(bytes, throughput, DEFAULT_URL_LIFETIME) {
-                    self.fail_all(members.iter().copied(), "too_slow", &why)?;
-                    continue;
-                }
-                let request = CreateUploadSessionRequest {
-                    files: members
-                        .iter()
-                        .flat_map(|p| &p.files)
-                        .map(|f| DeclaredFile {
-                            filename: f.filename.clone(),
-                            content_type: f.content_type.clone(),
-                            size_bytes: f.size_bytes,
-                        })
-                        .collect(),
-                    grouping,
-                };
-                let body = serde_json::to_string(&request).map_err(|e| {
-                    StoreError::Corrupt(format!("cannot encode a session request: {e}"))
-                })?;
-                let session = store.begin_session(&batch_id, &ids, &body)?;
-                for p in &members {
-                    self.emit_state(p.id, &p.batch_id, PostState::Reserving, None, None, None);
-                }
-                groups.insert(session.id, ids);
-            }
-        }
-        Ok(groups)
-    }
-
-    /// Skips a queued post already in the ledger (or whose twin in this queue completed);
-    /// holds it back while an identical post is still going. `Some` means: reserve it.
-    fn dedupe(&self, post: StoredPost) -> Result<Option<StoredPost>, RunError> {
-        let store = &self.inner.store;
-        if post.force {
-            return Ok(Some(post));
-        }
-        let Some(key) = post.dedupe_key.clone() else {
-            return Ok(Some(post));
-        };
-        if let Some(content_id) = store.ledger_lookup(&post.project_id, &key)? {
-            let note = format!(
-                "already uploaded to this project as {content_id}; use --force to upload it again"
-            );
-            self.set(
-                &post,
-                PostEvent::Skip,
-                with_error(post_error("duplicate", note.clone())),
-                Some(note),
-            )?;
-            return Ok(None);
-        }
-        if let Some((twin, state)) = store.earlier_twin(post.id)? {
-            if state.is_active() {
-                // Still going: hold this one until the twin is done (then it is skipped).
-                return Ok(None);
-            }
-            if state == PostState::Completed {
-                let note = format!("same bytes as post {twin}, already uploaded");
-                self.set(
-                    &post,
-                    PostEvent::Skip,
-                    with_error(post_error("duplicate", note.clone())),
-                    Some(note),
-                )?;
-                return Ok(None);
-            }
-        }
-        Ok(Some(post))
-    }
-
-    /// Creates the session if that is still to do, then drives each of its posts.
-    async fn drive_session(&self, post_ids: Vec<i64>) -> Result<(), RunError> {
-        let store = &self.inner.store;
-        let first = store.post(post_ids[0])?;
-        if first.state == PostState::Reserving {
-            if let Some(session_id) = first.session_id {
-                if !self.create_session(session_id, &post_ids).await? {
-                    return Ok(());
-                }
-            }
-        }
-        let mut posts = JoinSet::new();
-        for id in post_ids {
-            let runner = self.clone();
-            posts.spawn(async move { runner.drive_post(id).await });
-        }
-        while let Some(joined) = posts.join_next().await {
-            match joined {
-                Ok(r) => r?,
-                Err(e) if e.is_cancelled() => {}
-                Err(e) => return Err(RunError::Task(e.to_string())),
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends (or replays) one stored create-session call. `true` when the posts are reserved.
-    async fn create_session(&self, session_id: i64, post_ids: &[i64]) -> Result<bool, RunError> {
-        let store = &self.inner.store;
-        let session = store.session(session_id)?;
-        let project = store.post(post_ids[0])?.project_id;
-        let request: CreateUploadSessionRequest = serde_json::from_str(&session.request_json)
-            .map_err(|e| StoreError::Corrupt(format!("stored session request: {e}")))?;
-        self.inner.pacer.acquire().await;
-        let key = IdempotencyKey::from_persisted(session.idempotency_key.clone());
-        failpoint::hit("before_create");
-        let answer = self
-            .inner
-            .client
-            .create_upload_session(&project, &request, &key)
-            .await;
-        failpoint::hit("after_create");
-        let posts: Vec<StoredPost> = post_ids
-            .iter()
-            .map(|id| store.post(*id))
-            .collect::<Result<_, _>>()?;
-        match answer {
-            Ok(created) => match reserved_uploads(&created, &posts) {
-                Ok(uploads) => {
-                    self.note_success();
-                    let json = serde_json::to_string(&created).unwrap_or_default();
-                    store.record_session(session_id, &json, &uploads)?;
-                    failpoint::hit("after_record_session");
-                    for p in &posts {
-                        self.emit_state(p.id, &p.batch_id, PostState::Reserved, None, None, None);
-                    }
-                    Ok(true)
-                }
-                Err(why) => {
-                    self.fail_all(posts.iter(), "unexpected_response", &why)?;
-                    Ok(false)
-                }
-            },
-            Err(e) => {
-                let action = action_for_api(&e);
-                if let Action::Block { usage: Some(u) } = &action {
-                    if self.upload_what_fits(&posts, u)? {
-                        return Ok(false);
-                    }
-                }
-                for p in &posts {
-                    self.apply(p, action.clone(), post_error_api(&e)).await?;
-                }
-                Ok(false)
-            }
-        }
-    }
-
-    /// A session of several posts hit the quota but the details show room for some: all go
-    /// back to the queue, and the next round reserves only as many as fit; the rest wait for
-    /// those to finish, then meet the quota themselves (and are blocked with the real usage).
-    /// `true` if that is what happens.
-    fn upload_what_fits(
-        &self,
-        posts: &[StoredPost],
-        usage: &QuotaDetails,
-    ) -> Result<bool, RunError> {
-        let free_uploads = usage.max_uploads.saturating_sub(usage.current_uploads);
-        let mut free_bytes = usage.max_bytes.saturating_sub(usage.current_bytes);
-        if posts.len() < 2 || free_uploads == 0 {
-            return Ok(false);
-        }
-        let mut fits = 0usize;
-        for p in posts {
-            let bytes: u64 = p.files.iter().map(|f| f.size_bytes).sum();
-            if fits as u64 >= free_uploads || bytes > free_bytes {
-                break;
-            }
-            free_bytes -= bytes;
-            fits += 1;
-        }
-        if fits == 0 {
-            return Ok(false);
-        }
-        let note = format!("the project has room for {fits} more upload(s): uploading those first");
-        let reason = post_error("quota_split", note.clone());
-        for p in posts {
-            match self.inner.store.restart_post(p.id, &reason) {
-                Ok(_) | Err(StoreError::Transition(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            self.emit_state(
-                p.id,
-                &p.batch_id,
-                PostState::Queued,
-                None,
-                None,
-                Some(note.clone()),
-            );
-        }
-        if let Ok(mut room) = self.inner.quota_room.lock() {
-            room.insert(posts[0].project_id.clone(), fits);
-        }
-        Ok(true)
     }
 
     /// Sends `BatchFinished` once for each batch in scope whose posts all need nothing more.
@@ -789,6 +543,41 @@ impl Runner {
         }
     }
 
+    /// The destination a post's batch names, on this run's clients.
+    fn destination(&self, post: &StoredPost) -> Result<Arc<dyn Destination>, Unavailable> {
+        self.inner.clients.destination(&post.destination)
+    }
+
+    /// The error as this destination explains it; quota usage stays in the details.
+    fn explain(&self, dest: &dyn Destination, e: &ApiError, post: &StoredPost) -> PostError {
+        let mut error = dest.explain(e, post, &self.inner.store);
+        if error.details.is_none() {
+            error.details = post_error_api(e).details;
+        }
+        error
+    }
+
+    /// Leaves a post this run cannot drive as it is, saying why once.
+    fn park(&self, post: &StoredPost, why: &Unavailable) {
+        let first = self
+            .inner
+            .parked
+            .lock()
+            .map(|mut p| p.insert(post.id))
+            .unwrap_or(false);
+        if first {
+            tracing::warn!(post = post.id, "left in the queue: {why}");
+            self.emit_state(
+                post.id,
+                &post.batch_id,
+                post.state,
+                None,
+                None,
+                Some(format!("left in the queue: {why}")),
+            );
+        }
+    }
+
     fn throughput(&self) -> u64 {
         self.inner
             .store
@@ -841,45 +630,4 @@ fn with_error(error: PostError) -> Change {
         next_attempt_at: Some(None),
         ..Change::default()
     }
-}
-
-/// Maps a create-session answer onto the posts it was made for, checking its shape.
-fn reserved_uploads(
-    created: &UploadSession,
-    posts: &[StoredPost],
-) -> Result<Vec<ReservedUpload>, String> {
-    if created.uploads.len() != posts.len() {
-        return Err(format!(
-            "the session answered {} content items for {} posts",
-            created.uploads.len(),
-            posts.len()
-        ));
-    }
-    let fallback = now_ms() + 10 * 60 * 1000;
-    created
-        .uploads
-        .iter()
-        .zip(posts)
-        .map(|(u, p)| {
-            if u.files.len() != p.files.len() {
-                return Err(format!(
-                    "the session answered {} files for a post of {}",
-                    u.files.len(),
-                    p.files.len()
-                ));
-            }
-            Ok(ReservedUpload {
-                container_id: u.container_id.clone(),
-                files: u
-                    .files
-                    .iter()
-                    .map(|f| ReservedFile {
-                        upload_url: f.upload_url.clone(),
-                        r2_key: f.r2_key.clone(),
-                        expires_at: parse_rfc3339_ms(&f.expires_at).unwrap_or(fallback),
-                    })
-                    .collect(),
-            })
-        })
-        .collect()
 }

@@ -11,12 +11,14 @@ use super::faults::{
 use super::{with_error, RunError, Runner, THROUGHPUT_SETTING};
 use crate::api::http::IdempotencyKey;
 use crate::media::inspect;
+use crate::queue::dest::local::identify;
+use crate::queue::dest::{Destination, LAYERS_CONTENT};
 use crate::queue::events::QueueEvent;
 use crate::queue::failpoint;
 use crate::queue::plan::mtime_ns;
 use crate::queue::state::{PostEvent, PostState};
 use crate::queue::store::{now_ms, Change, NewFile, PostError, StoreError, StoredFile, StoredPost};
-use crate::transfer::{Progress, ProgressFn, PutTarget};
+use crate::transfer::{Progress, ProgressFn};
 
 /// What re-checking a file found.
 enum FileCheck {
@@ -55,6 +57,13 @@ impl Runner {
 
     /// PUTs every unconfirmed file. `true` when the post is `uploaded`.
     async fn upload(&self, post: &StoredPost) -> Result<bool, RunError> {
+        let dest = match self.destination(post) {
+            Ok(d) => d,
+            Err(why) => {
+                self.park(post, &why);
+                return Ok(false);
+            }
+        };
         if !self.files_unchanged(post).await? {
             return Ok(false);
         }
@@ -86,9 +95,9 @@ impl Runner {
             .filter(|f| !f.put_confirmed)
             .cloned()
             .collect();
-        let puts = pending.iter().map(|f| self.put_one(post, f));
+        let puts = pending.iter().map(|f| self.put_one(dest.as_ref(), post, f));
         let results = futures_util::future::join_all(puts).await;
-        let lenient = self.inner.client.key().is_test() && !self.is_strict(post.id);
+        let lenient = dest.lenient_puts() && !self.is_strict(post.id);
         for result in results {
             if let Err((action, error)) = result? {
                 if lenient && action != Action::CheckFile {
@@ -121,6 +130,7 @@ impl Runner {
     /// One PUT under the concurrency limit. `Ok(Err(..))` is a fault for the post.
     async fn put_one(
         &self,
+        dest: &dyn Destination,
         post: &StoredPost,
         f: &StoredFile,
     ) -> Result<Result<(), (Action, PostError)>, RunError> {
@@ -130,26 +140,15 @@ impl Runner {
                 post_error("stopped", "the runner is stopping"),
             )));
         };
-        let Some(url) = f.upload_url.as_deref() else {
+        if f.upload_url.is_none() {
             return Ok(Err((
                 Action::Restart,
                 post_error("no_url", "no upload link stored"),
             )));
-        };
-        let target = PutTarget {
-            url,
-            content_type: &f.content_type,
-            declared_size: Some(f.size_bytes),
-            headers: None,
-        };
+        }
         let started = Instant::now();
         let progress = self.progress_fn(post.id, &f.filename);
-        match self
-            .inner
-            .transfer
-            .put_file(&f.path, &target, Some(progress))
-            .await
-        {
+        match dest.put(&self.inner.transfer, f, Some(progress)).await {
             Ok(receipt) => {
                 self.inner.store.confirm_put(post.id, f.position)?;
                 self.record_throughput(receipt.bytes, started.elapsed());
@@ -166,7 +165,14 @@ impl Runner {
         if !self.files_unchanged(post).await? {
             return Ok(false);
         }
-        let Some(container) = post.container_id.clone() else {
+        let dest = match self.destination(post) {
+            Ok(d) => d,
+            Err(why) => {
+                self.park(post, &why);
+                return Ok(false);
+            }
+        };
+        if post.container_id.is_none() {
             self.apply(
                 post,
                 Action::Restart,
@@ -174,7 +180,7 @@ impl Runner {
             )
             .await?;
             return Ok(false);
-        };
+        }
         let key = match self.inner.store.begin_finalize(post.id) {
             Ok(k) => k,
             Err(StoreError::Transition(_)) => return Ok(false),
@@ -189,22 +195,19 @@ impl Runner {
             None,
         );
         failpoint::hit("before_finalize");
-        self.inner.pacer.acquire().await;
+        if dest.paced() {
+            self.inner.pacer.acquire().await;
+        }
         let key = IdempotencyKey::from_persisted(key);
-        match self
-            .inner
-            .client
-            .finalize_upload(&container, &post.caption, &key)
-            .await
-        {
-            Ok(item) => {
+        match dest.finalize(post, &key).await {
+            Ok(done) => {
                 failpoint::hit("after_finalize");
                 self.note_success();
-                let content_id = item.parsed.id.clone();
+                let content_id = done.id.clone();
                 match self
                     .inner
                     .store
-                    .complete(post.id, &content_id, &item.json_line)
+                    .complete(post.id, &content_id, &done.json_line)
                 {
                     Ok(()) => {}
                     Err(StoreError::Transition(_)) => return Ok(false),
@@ -232,7 +235,7 @@ impl Runner {
                             self.set(
                                 &fresh,
                                 PostEvent::Fail,
-                                with_error(post_error_api(&e)),
+                                with_error(self.explain(dest.as_ref(), &e, &fresh)),
                                 None,
                             )?;
                             return Ok(false);
@@ -257,7 +260,8 @@ impl Runner {
                         Ok(true)
                     }
                     action => {
-                        self.apply(&fresh, action, post_error_api(&e)).await?;
+                        let error = self.explain(dest.as_ref(), &e, &fresh);
+                        self.apply(&fresh, action, error).await?;
                         Ok(false)
                     }
                 }
@@ -268,7 +272,7 @@ impl Runner {
     /// Re-stats every file; anything changed is handled (restart or fail). `true` = go on.
     async fn files_unchanged(&self, post: &StoredPost) -> Result<bool, RunError> {
         for f in &post.files {
-            match self.check_file(f).await {
+            match self.check_file(&post.destination, f).await {
                 FileCheck::Same => {}
                 FileCheck::Touched(mtime) => {
                     self.inner.store.set_mtime(post.id, f.position, mtime)?
@@ -307,7 +311,7 @@ impl Runner {
         }
     }
 
-    async fn check_file(&self, f: &StoredFile) -> FileCheck {
+    async fn check_file(&self, destination: &str, f: &StoredFile) -> FileCheck {
         let path = f.path.clone();
         let meta = match tokio::fs::metadata(&path).await {
             Ok(m) => m,
@@ -330,6 +334,22 @@ impl Runner {
         let mtime = mtime_ns(&meta);
         if meta.len() == f.size_bytes && mtime == f.mtime_ns {
             return FileCheck::Same;
+        }
+        if destination != LAYERS_CONTENT {
+            // Other destinations need the bytes only: identify again, with their own rules.
+            let audio = destination.ends_with(":audio");
+            let again = tokio::task::spawn_blocking(move || identify(&path, audio)).await;
+            return match again {
+                Ok(Ok(new)) if new.sha256 == f.sha256 && new.size_bytes == f.size_bytes => {
+                    FileCheck::Touched(mtime.unwrap_or_default())
+                }
+                Ok(Ok(new)) => FileCheck::Changed(new),
+                Ok(Err(e)) => FileCheck::Unusable(e.code.as_str().to_string(), e.message),
+                Err(_) => FileCheck::Unusable(
+                    "unreadable".into(),
+                    format!("{} could not be checked again", f.filename),
+                ),
+            };
         }
         let limits = self.inner.config.limits;
         let inspected = tokio::task::spawn_blocking(move || inspect(&path, &limits)).await;

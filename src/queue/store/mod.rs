@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
 
+mod dest;
 mod rows;
 mod types;
 mod watches;
@@ -103,6 +104,7 @@ CREATE TABLE settings (
 );
 "#,
     watches::MIGRATION_WATCHES,
+    dest::MIGRATION_DESTINATIONS,
 ];
 
 /// Why a store operation failed.
@@ -236,7 +238,12 @@ impl Store {
             params![batch_id],
             |r| r.get(0),
         )?;
-        let ids = insert_posts(&tx, batch_id, next, posts)?;
+        let destination: String = tx.query_row(
+            "SELECT destination FROM batches WHERE id = ?1",
+            params![batch_id],
+            |r| r.get(0),
+        )?;
+        let ids = insert_posts(&tx, batch_id, &destination, next, posts)?;
         tx.commit()?;
         Ok(ids)
     }
@@ -288,7 +295,7 @@ impl Store {
             )?;
             tx.execute(
                 "UPDATE post_files SET upload_url = NULL, r2_key = NULL, expires_at = NULL,
-                        put_confirmed = 0 WHERE post_id = ?1",
+                        put_headers = NULL, put_confirmed = 0 WHERE post_id = ?1",
                 params![post],
             )?;
         }
@@ -339,10 +346,22 @@ impl Store {
                 params![upload.container_id, post_id],
             )?;
             for (pos, f) in upload.files.iter().enumerate() {
+                let headers = f
+                    .headers
+                    .as_ref()
+                    .map(|h| serde_json::to_string(h).unwrap_or_default());
                 tx.execute(
                     "UPDATE post_files SET upload_url = ?1, r2_key = ?2, expires_at = ?3,
-                            put_confirmed = 0 WHERE post_id = ?4 AND position = ?5",
-                    params![f.upload_url, f.r2_key, f.expires_at, post_id, pos as i64],
+                            put_headers = ?4, put_confirmed = 0
+                     WHERE post_id = ?5 AND position = ?6",
+                    params![
+                        f.upload_url,
+                        f.r2_key,
+                        f.expires_at,
+                        headers,
+                        post_id,
+                        pos as i64
+                    ],
                 )?;
             }
             let state = post_state(&tx, post_id)?;
@@ -391,7 +410,7 @@ impl Store {
         )?;
         tx.execute(
             "UPDATE post_files SET upload_url = NULL, r2_key = NULL, expires_at = NULL,
-                    put_confirmed = 0 WHERE post_id = ?1",
+                    put_headers = NULL, put_confirmed = 0 WHERE post_id = ?1",
             params![post_id],
         )?;
         let restarts = tx.query_row(
@@ -493,9 +512,15 @@ impl Store {
             let rows = stmt.query_map(params![post_id], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
+        let destination: String = tx.query_row(
+            "SELECT b.destination FROM posts p JOIN batches b ON b.id = p.batch_id WHERE p.id = ?1",
+            params![post_id],
+            |r| r.get(0),
+        )?;
+        let key = dedupe_key_for(&destination, hashes.iter().map(String::as_str));
         tx.execute(
             "UPDATE posts SET dedupe_key = ?1 WHERE id = ?2",
-            params![dedupe_key(hashes.iter().map(String::as_str)), post_id],
+            params![key, post_id],
         )?;
         tx.commit()?;
         Ok(())
@@ -658,7 +683,8 @@ impl Store {
         }
         let mut stmt = conn.prepare(
             "SELECT p.id, p.batch_id, p.state, b.destination, p.container_id, p.error_code,
-                    p.error_message, p.error_details, p.next_attempt_at, p.updated_at
+                    p.error_message, p.error_details, p.next_attempt_at, p.updated_at,
+                    p.source_urls
              FROM posts p JOIN batches b ON b.id = p.batch_id
              WHERE (?1 IS NULL OR p.batch_id = ?1) ORDER BY p.id",
         )?;
@@ -672,17 +698,23 @@ impl Store {
                 error_from(r.get(5)?, r.get(6)?, r.get(7)?),
                 r.get::<_, Option<i64>>(8)?,
                 r.get::<_, i64>(9)?,
+                r.get::<_, Option<String>>(10)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, batch_id, state, destination, container_id, error, next_at, updated) = row?;
+            let (id, batch_id, state, destination, container_id, error, next_at, updated, urls) =
+                row?;
+            // A URL-fetch post has no local files: it lists its URLs instead.
+            let urls: Vec<String> = urls
+                .and_then(|u| serde_json::from_str(&u).ok())
+                .unwrap_or_default();
             out.push(PostSummary {
                 id,
                 batch_id,
                 state: state.parse()?,
                 destination,
-                files: files.remove(&id).unwrap_or_default(),
+                files: files.remove(&id).unwrap_or(urls),
                 container_id,
                 error,
                 next_attempt_at: next_at,
@@ -796,7 +828,7 @@ fn enqueue_in(
             batch.force
         ],
     )?;
-    let ids = insert_posts(tx, &batch_id, 0, &batch.posts)?;
+    let ids = insert_posts(tx, &batch_id, &batch.destination, 0, &batch.posts)?;
     Ok((batch_id, ids))
 }
 
@@ -806,10 +838,27 @@ pub fn dedupe_key<'a>(hashes: impl Iterator<Item = &'a str>) -> Option<String> {
     (!all.is_empty()).then(|| all.join(","))
 }
 
+/// The ledger key of a post bound for `destination`: Layers content keeps the plain key (so
+/// stores written before other destinations existed stay valid); every other destination
+/// prefixes its name, so the same bytes sent to the media library, to Loops and as content
+/// are three different uploads.
+pub fn dedupe_key_for<'a>(
+    destination: &str,
+    hashes: impl Iterator<Item = &'a str>,
+) -> Option<String> {
+    let plain = dedupe_key(hashes)?;
+    if destination == crate::queue::dest::LAYERS_CONTENT {
+        Some(plain)
+    } else {
+        Some(format!("{destination}|{plain}"))
+    }
+}
+
 /// Inserts posts (and their files) at positions from `first_position`; returns their ids.
 fn insert_posts(
     tx: &rusqlite::Transaction<'_>,
     batch_id: &str,
+    destination: &str,
     first_position: i64,
     posts: &[NewPost],
 ) -> Result<Vec<i64>, StoreError> {
@@ -833,7 +882,7 @@ fn insert_posts(
             } else {
                 PostState::Queued
             };
-            let dedupe = dedupe_key(post.files.iter().map(|f| f.sha256.as_str()));
+            let dedupe = dedupe_key_for(destination, post.files.iter().map(|f| f.sha256.as_str()));
             let (code, message) = post
                 .rejected
                 .as_ref()

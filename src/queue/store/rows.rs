@@ -91,7 +91,8 @@ pub(super) fn transition_in(
 
 pub(super) fn read_session(conn: &Connection, id: i64) -> Result<StoredSession, StoreError> {
     conn.query_row(
-        "SELECT id, batch_id, idempotency_key, request_json, response_json, expires_at, abandoned
+        "SELECT id, batch_id, idempotency_key, request_json, response_json, expires_at, abandoned,
+                sends
          FROM sessions WHERE id = ?1",
         params![id],
         |r| {
@@ -103,6 +104,7 @@ pub(super) fn read_session(conn: &Connection, id: i64) -> Result<StoredSession, 
                 response_json: r.get(4)?,
                 expires_at: r.get(5)?,
                 abandoned: r.get(6)?,
+                sends: r.get(7)?,
             })
         },
     )
@@ -116,7 +118,7 @@ pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreE
             "SELECT p.id, p.batch_id, p.position, p.state, p.resume_state, p.caption, p.session_id,
                     p.session_index, p.container_id, p.finalize_key, p.content_json, p.dedupe_key,
                     p.error_code, p.error_message, p.error_details, p.attempts, p.next_attempt_at,
-                    p.updated_at, b.project_id, b.destination, b.grouping, b.force
+                    p.updated_at, b.project_id, b.destination, b.grouping, b.force, p.source_urls
              FROM posts p JOIN batches b ON b.id = p.batch_id WHERE p.id = ?1",
             params![id],
             post_from_row,
@@ -125,7 +127,7 @@ pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreE
         .ok_or(StoreError::NoSuchPost(id))??;
     let mut stmt = conn.prepare(
         "SELECT position, path, filename, content_type, size_bytes, mtime_ns, sha256, upload_url,
-                r2_key, expires_at, put_confirmed
+                r2_key, expires_at, put_confirmed, put_headers
          FROM post_files WHERE post_id = ?1 ORDER BY position",
     )?;
     post.files = stmt
@@ -142,6 +144,9 @@ pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreE
                 r2_key: r.get(8)?,
                 expires_at: r.get(9)?,
                 put_confirmed: r.get(10)?,
+                put_headers: r
+                    .get::<_, Option<String>>(11)?
+                    .and_then(|h| serde_json::from_str(&h).ok()),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -191,5 +196,9 @@ fn post_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredPost, S
         grouping,
         force: r.get(21)?,
         files: Vec::new(),
+        source_urls: r
+            .get::<_, Option<String>>(22)?
+            .and_then(|u| serde_json::from_str(&u).ok())
+            .unwrap_or_default(),
     }))
 }

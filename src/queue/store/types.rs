@@ -1,5 +1,6 @@
 //! The rows the queue store reads and writes, as plain types.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -50,6 +51,8 @@ pub struct StoredFile {
     pub upload_url: Option<String>,
     pub r2_key: Option<String>,
     pub expires_at: Option<i64>,
+    /// Headers the reserve answer said to send on the PUT, verbatim (media library).
+    pub put_headers: Option<BTreeMap<String, String>>,
     pub put_confirmed: bool,
 }
 
@@ -86,6 +89,8 @@ pub struct StoredPost {
     pub grouping: Grouping,
     pub force: bool,
     pub files: Vec<StoredFile>,
+    /// The media URLs of a URL-fetch post (it has no local files); empty otherwise.
+    pub source_urls: Vec<String>,
 }
 
 /// One content item a create-session answer reserved, as the store keeps it.
@@ -102,6 +107,8 @@ pub struct ReservedFile {
     pub r2_key: String,
     /// Milliseconds since the epoch.
     pub expires_at: i64,
+    /// Headers to send on the PUT verbatim, when the reserve answer gave them.
+    pub headers: Option<BTreeMap<String, String>>,
 }
 
 /// A stored create-session call: the exact body (a replay must send the same bytes) and key.
@@ -114,6 +121,9 @@ pub struct StoredSession {
     pub response_json: Option<String>,
     pub expires_at: Option<i64>,
     pub abandoned: bool,
+    /// How many times the reserve call was sent (counted before each send). For a destination
+    /// without idempotency, more than one means an orphan may exist.
+    pub sends: i64,
 }
 
 /// One line of `queue list --json` (design.md: Contract details).

@@ -384,7 +384,10 @@ mod tests {
             conn.pragma_update(None, "user_version", 1).unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            super::super::SCHEMA_VERSION
+        );
         assert!(store.watches().unwrap().is_empty());
     }
 
