@@ -278,9 +278,14 @@ fn a_file_changed_after_its_presign_is_hashed_again_never_finalized_with_a_stale
         2,
         "the changed file was presigned anew: {uploads:?}"
     );
-    assert_eq!(uploads[0]["checksumSha256"], first_sha.as_str());
+    // The sandbox lists uploads in no particular order: find the stale one by its checksum.
+    let stale: Vec<&Value> = uploads
+        .iter()
+        .filter(|u| u["checksumSha256"] == first_sha.as_str())
+        .collect();
+    assert_eq!(stale.len(), 1, "{uploads:?}");
     assert!(
-        uploads[0]["asset"].is_null(),
+        stale[0]["asset"].is_null(),
         "the stale presign is never finalized"
     );
     let finalized: Vec<&Value> = uploads.iter().filter(|u| !u["asset"].is_null()).collect();
