@@ -354,11 +354,12 @@ fn sigint_stops_cleanly_with_130_and_resume_finishes() {
 
 #[test]
 fn expired_urls_get_a_new_session_and_the_old_one_is_reaped() {
-    let ttl = Duration::from_secs(2);
+    // Long enough that the new session's PUT finishes inside it even on a loaded machine.
+    let ttl = Duration::from_secs(4);
     let w = world(
         SandboxConfig::default()
             .url_ttl(ttl)
-            .reap_after(Duration::from_secs(5)),
+            .reap_after(Duration::from_secs(8)),
     );
     let files = w.images(1, 0);
     let names = strs(&files);
@@ -383,7 +384,7 @@ fn expired_urls_get_a_new_session_and_the_old_one_is_reaped() {
     );
     // The abandoned one is reaped and its quota freed.
     let start = Instant::now();
-    while containers(&w.state(), "reaped").is_empty() && start.elapsed() < Duration::from_secs(10) {
+    while containers(&w.state(), "reaped").is_empty() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(containers(&w.state(), "reaped").len(), 1);
