@@ -157,10 +157,11 @@ def sandbox_parent():
 
 
 @contextlib.contextmanager
-def start_sandbox(*flags):
-    """Yields a running [`Sandbox`]; stops it and removes its data on exit."""
+def start_sandbox(*flags, prefix=()):
+    """Yields a running [`Sandbox`] (its command line after `prefix`, e.g. a `taskset`); stops
+    it and removes its data on exit."""
     data = tempfile.mkdtemp(prefix="bench-sandbox-", dir=sandbox_parent())
-    proc = subprocess.Popen([SANDBOX, "--port", "0", "--data-dir", data,
+    proc = subprocess.Popen([*prefix, SANDBOX, "--port", "0", "--data-dir", data,
                              "--max-uploads", "1000000", *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
