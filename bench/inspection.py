@@ -45,10 +45,11 @@ def bench_rows(bench, measure, times, ours_key="ours"):
 
 
 def run():
-    n_videos = 10 if QUICK else 50
+    n_videos = int(os.environ.get("BENCH_VIDEOS", 10 if QUICK else 50))
+    n_images = int(os.environ.get("BENCH_IMAGES", 200 if QUICK else 1000))
     videos = variants(lambda: make_video("inspect-src.mp4", 5, seconds=5),
                       "inspect-videos", 50, "clip")[:n_videos]
-    images = make_images(1000)[: 200 if QUICK else 1000]
+    images = make_images(1000)[:n_images]
     blob = random_file("hash-1gib.bin", GIB)
 
     out = []

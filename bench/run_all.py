@@ -6,6 +6,8 @@ writes `bench/RESULTS.md`: the machine, the date, the commit, every median, rati
   BENCH_ONLY=a,b    run only these benchmarks (put_throughput, memory, inspection, watch,
                     queue_scale, app)
   BENCH_CONDITIONS  a line describing the run's conditions, printed in RESULTS.md
+  BENCH_ROUNDS=N    rounds per benchmark in full mode (default: 5, 3 for the slow ones)
+  BENCH_IMAGES=N, BENCH_VIDEOS=N, BENCH_PUT_FILES=N   smaller sets (noted in RESULTS.md)
 """
 
 import datetime
@@ -20,6 +22,7 @@ import traceback
 import common
 
 BENCHES = ["put_throughput", "memory", "inspection", "watch", "queue_scale"]
+OVERRIDES = ["BENCH_ROUNDS", "BENCH_IMAGES", "BENCH_VIDEOS", "BENCH_PUT_FILES", "BENCH_PUT_PIN"]
 APP_SCRIPT = os.path.join(common.HERE, "app_figures.py")
 
 
@@ -92,7 +95,8 @@ def write_results(path, info, rows, took):
         f"- Load average at start / end: {info['load_start']} / {info['load_end']}",
         f"- Conditions: {info['conditions']}",
         f"- Mode: {'quick (BENCH_QUICK=1: fewer rounds, smaller sets)' if common.QUICK else 'full'}; "
-        f"suite wall time {took / 60:.1f} min",
+        f"suite wall time {took / 60:.1f} min"
+        + "".join(f"; {k}={os.environ[k]}" for k in OVERRIDES if k in os.environ),
         "",
         "Medians of alternating runs (ours, baseline, ours, …). Ratio = ours / baseline: below 1 "
         "is faster (or smaller) than the baseline. Produced by `make bench` (bench/run_all.py).",

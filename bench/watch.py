@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Watch: 500 distinct images copied into a folder that `layers-upload watch --settle 1` watches
 (against the sandbox). Measures the time from the last copy finishing to the last post queued
-(read from the queue store), then lets the uploads finish and counts files that never became a
-post (missed) and files that became more than one (duplicated). Target: 0 missed, 0 duplicated.
+(read from the queue store), then waits a little longer (late rescans would show up) and counts
+files that never became a post (missed) and files that became more than one (duplicated).
+Target: 0 missed, 0 duplicated. It does not wait for the uploads: at the documented 60 writes a
+minute, 500 posts take minutes to finalize, which measures the rate limit, not the watcher.
 The latency includes the settle time (1 s) by design: a file is only taken once it holds still.
 """
 
@@ -20,7 +22,6 @@ from common import UPLOAD, make_images, med, rounds, row, show, start_sandbox, Q
 
 SETTLE_S = 1.0
 FILES = 100 if QUICK else 500
-TERMINAL = ("completed", "skipped", "failed", "blocked", "cancelled")
 
 
 def store_rows(data):
@@ -65,13 +66,9 @@ def one_round(sandbox, images):
                 break
             time.sleep(0.05)
         latency = (max((r[2] for r in rows), default=last_copy_ms) - last_copy_ms) / 1000
-        # Let the uploads finish: a duplicate could still appear while they run.
-        while time.monotonic() < deadline:
-            rows = store_rows(data)
-            if rows and all(r[1] in TERMINAL for r in rows):
-                break
-            time.sleep(0.2)
-        time.sleep(2 * SETTLE_S)
+        # A duplicate would come from a second look at a file already taken: give the watcher
+        # a few settle periods to make that mistake.
+        time.sleep(3 * SETTLE_S + 2)
         rows = store_rows(data)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -87,8 +84,8 @@ def one_round(sandbox, images):
     wanted = {os.path.basename(p) for p in images}
     missed = len(wanted - set(names))
     duplicated = len(names) - len(set(names))
-    completed = sum(1 for r in rows if r[1] == "completed")
-    return latency, missed, duplicated, completed
+    started = sum(1 for r in rows if r[1] != "queued")
+    return latency, missed, duplicated, started
 
 
 def run():
@@ -107,7 +104,7 @@ def run():
             runs=[round(r[0], 3) for r in results]),
         row("watch", "missed / duplicated files (worst round)", f"{missed} / {dup}", "",
             target="0 / 0", ok=missed == 0 and dup == 0,
-            note=f"fewest completed uploads in a round: {completed}/{FILES}"),
+            note=f"posts already past `queued` when the round ended (fewest): {completed}"),
     ]
 
 
