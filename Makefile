@@ -1,6 +1,7 @@
 # Layers Uploader — the two commands a new user needs:
 #   make run    inspect a generated sample folder (the app replaces this when it lands)
 #   make test   install what is missing, lint, and run every test
+#   make bench  build release binaries once, run every benchmark, write bench/RESULTS.md
 # Both install what they need on a fresh Debian 12 machine (root, apt reachable).
 
 CARGO ?= cargo
@@ -11,7 +12,10 @@ SAMPLE_DIR ?= $(or $(CARGO_TARGET_DIR),target)/sample-media
 APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev pkg-config libssl-dev \
 	build-essential curl
 
-.PHONY: deps run test lint unit sample clean-sample
+.PHONY: deps run test lint unit sample clean-sample bench
+
+# The benchmarks' baselines also need ImageMagick's `identify`.
+BENCH_APT_PACKAGES := $(APT_PACKAGES) imagemagick
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -40,3 +44,10 @@ unit:
 
 test: deps lint
 	LAYERS_REQUIRE_KEYRING=1 scripts/with-keyring $(CARGO) test --workspace --locked --features layers-uploader/failpoints
+
+# Release binaries (and the examples the benchmarks call) are built once, then every benchmark
+# runs ours and its baseline alternately; BENCH_QUICK=1 checks the suite in a few minutes.
+bench:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
+	nice -n 5 $(CARGO) build --release --workspace --bins --examples --locked
+	python3 bench/run_all.py

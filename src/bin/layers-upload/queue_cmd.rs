@@ -3,9 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::mpsc;
 
 use layers_uploader::api::types::{Grouping, MAX_FILES_PER_CALL};
-use layers_uploader::media::{Inspector, Limits};
+use layers_uploader::media::{Inspection, Inspector, Limits};
 use layers_uploader::queue::plan::{check_caption, plan_posts};
 use layers_uploader::queue::store::{Change, NewBatch, NewPost, PostError, Store};
 use layers_uploader::queue::{PostEvent, PostState, RunEnd, Scope};
@@ -125,6 +126,11 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         }
         Grouping::PerFile => Vec::new(),
     };
+    // Per-file: inspection (probe + sha-256) starts now, while the key is checked and the
+    // store opened, and each file joins the queue the moment it is checked, so the first PUT
+    // starts as early as it can and the rest of the checking overlaps the PUTs.
+    let inspected =
+        (grouping == Grouping::PerFile).then(|| inspect_in_background(inspector, &paths));
     let (store, client, _lock) = match engine::start_run(global).await {
         Ok(parts) => parts,
         Err(code) => return code,
@@ -145,34 +151,14 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    // Per-file: each file joins the queue the moment its inspection (probe + sha-256) is
-    // done, so the first PUTs overlap the checking of the rest.
-    let (feed_tx, feed_rx) = watch::channel(grouping == Grouping::PerFile);
-    let feeder = (grouping == Grouping::PerFile).then(|| {
+    let (feed_tx, feed_rx) = watch::channel(inspected.is_some());
+    if let Some(inspected) = inspected {
         let (store, batch_id, caption) = (store.clone(), batch_id.clone(), caption.clone());
-        let paths = paths.clone();
-        tokio::task::spawn_blocking(move || {
-            let chunk = std::sync::Mutex::new(FeedChunk::default());
-            inspector.inspect_each(&paths, |_, inspection| {
-                let posts = match plan_posts(&[inspection], Grouping::PerFile, &caption) {
-                    Ok(p) => p,
-                    Err(e) => return eprintln!("layers-upload: {}", e.message),
-                };
-                let ready = match chunk.lock() {
-                    Ok(mut c) => c.push(posts),
-                    Err(_) => None,
-                };
-                if let Some(ready) = ready {
-                    feed(&store, &batch_id, &ready);
-                }
-            });
-            if let Ok(mut c) = chunk.lock() {
-                let rest = std::mem::take(&mut c.posts);
-                feed(&store, &batch_id, &rest);
-            }
-            let _ = feed_tx.send(false);
-        })
-    });
+        // A plain thread, not a runtime task: an interrupted run exits without waiting for it.
+        std::thread::spawn(move || {
+            feed_inspected(&store, &batch_id, &caption, inspected, &feed_tx)
+        });
+    }
     let total_bytes = paths
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -189,11 +175,59 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
     let scope = Scope::Batch(batch_id.clone());
     let ended =
         engine::run_with_signals(&runner, scope, args.run.json, totals, Some(feed_rx)).await;
-    if let Some(feeder) = feeder {
-        feeder.abort();
-    }
     let ids = store.batch_posts(&batch_id).unwrap_or_default();
     finish(&store, ended, &ids)
+}
+
+/// Inspects `paths` on a thread of its own: the first file alone (its PUT can start the
+/// soonest, and on a busy machine it is checked fastest without company), then the rest in
+/// parallel. Each inspection is sent as soon as it is done, in the order they finish.
+fn inspect_in_background(inspector: Inspector, paths: &[PathBuf]) -> mpsc::Receiver<Inspection> {
+    let (tx, rx) = mpsc::channel();
+    let paths = paths.to_vec();
+    std::thread::spawn(move || {
+        let Some((first, rest)) = paths.split_first() else {
+            return;
+        };
+        if tx.send(inspector.inspect(first)).is_err() {
+            return;
+        }
+        let tx = std::sync::Mutex::new(tx);
+        inspector.inspect_each(rest, |_, inspection| {
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(inspection);
+            }
+        });
+    });
+    rx
+}
+
+/// Plans each inspected file as a post and queues it (in [`FeedChunk`]s), waking the runner
+/// after each; says `false` on `feeding` once every file is queued.
+fn feed_inspected(
+    store: &Store,
+    batch_id: &str,
+    caption: &str,
+    inspected: mpsc::Receiver<Inspection>,
+    feeding: &watch::Sender<bool>,
+) {
+    let mut chunk = FeedChunk::default();
+    for inspection in inspected {
+        let posts = match plan_posts(&[inspection], Grouping::PerFile, caption) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("layers-upload: {}", e.message);
+                continue;
+            }
+        };
+        if let Some(ready) = chunk.push(posts) {
+            feed(store, batch_id, &ready);
+            // A changed value wakes a runner that waits for work; `true` = more may come.
+            let _ = feeding.send(true);
+        }
+    }
+    feed(store, batch_id, &std::mem::take(&mut chunk.posts));
+    let _ = feeding.send(false);
 }
 
 /// Inspected posts waiting to join the queue together. They are added as one transaction when

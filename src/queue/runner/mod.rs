@@ -314,7 +314,9 @@ impl Runner {
                         _ => {}
                     }
                 }
-                // Look again now and then: new posts, backoffs that came due.
+                // Look again when posts were fed (at once: PUT slots may be free), and now and
+                // then: backoffs that came due.
+                _ = fed(&mut feeding, more_coming) => {}
                 _ = tokio::time::sleep(FEED_TICK) => {}
                 _ = stop.changed() => return Ok(stop_tasks(&mut tasks).await),
             }
@@ -612,6 +614,17 @@ impl Runner {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             >= self.inner.config.outage_threshold
+    }
+}
+
+/// Resolves when the feeder says something new, while it may still feed; never otherwise (a
+/// finished feeder's closed channel would resolve at once, every time).
+async fn fed(feeding: &mut Option<watch::Receiver<bool>>, more_coming: bool) {
+    match feeding.as_mut() {
+        Some(f) if more_coming => {
+            let _ = f.changed().await;
+        }
+        _ => std::future::pending::<()>().await,
     }
 }
 
