@@ -29,8 +29,19 @@ fn data_dir() -> Option<PathBuf> {
         .or_else(layers_uploader::paths::default_data_dir)
 }
 
+/// Logs to daily-rotated files in `<data>/logs` (and warnings to stderr); if the log dir
+/// cannot be used, to stderr alone.
+fn init_logging(data: &std::path::Path) -> Option<layers_uploader::diagnostics::LogGuard> {
+    match layers_uploader::diagnostics::init_logging(data, "app") {
+        Ok(guard) => return Some(guard),
+        Err(e) => eprintln!("layers-uploader-app: logging to stderr only: {e}"),
+    }
+    stderr_logging();
+    None
+}
+
 /// Logs to stderr, filtered by `LAYERS_LOG` (default: info for our crates, warnings otherwise).
-fn init_logging() {
+fn stderr_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LAYERS_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("warn,layers_uploader=info,layers_uploader_app=info")
     });
@@ -46,7 +57,7 @@ pub fn run(started: Instant) {
         eprintln!("layers-uploader-app: no data dir: set LAYERS_UPLOADER_DATA_DIR or HOME");
         std::process::exit(2);
     };
-    init_logging();
+    let log_guard = init_logging(&data);
     let state = match AppState::open(data, started) {
         Ok(s) => s,
         Err(e) => {
@@ -54,6 +65,7 @@ pub fn run(started: Instant) {
             std::process::exit(2);
         }
     };
+    *state.log_guard.lock().unwrap_or_else(|p| p.into_inner()) = log_guard;
     // Files or folders to open with ("Open with", or `layers-uploader-app FILE...`).
     *state.launch_paths.lock().unwrap_or_else(|p| p.into_inner()) = std::env::args_os()
         .skip(1)
@@ -112,6 +124,7 @@ pub fn run(started: Instant) {
             cmd::settings::projects_list,
             cmd::settings::api_key_save,
             cmd::settings::api_key_clear,
+            cmd::settings::diagnostics_export,
         ])
         .build(tauri::generate_context!())
         .map(|app| {
@@ -133,6 +146,14 @@ pub fn run(started: Instant) {
                             engine.stop().await;
                         }
                     });
+                    // Last: flushes the log file.
+                    drop(
+                        state
+                            .log_guard
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .take(),
+                    );
                 }
             })
         });

@@ -55,6 +55,8 @@ pub struct AppState {
     pub ready_reported: Mutex<bool>,
     /// Files and folders given on the command line ("Open with"), added at first paint.
     pub launch_paths: Mutex<Vec<PathBuf>>,
+    /// Keeps the log writer running; dropped at exit to flush.
+    pub log_guard: Mutex<Option<layers_uploader::diagnostics::LogGuard>>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             report_ready: std::env::var("LAYERS_UPLOADER_REPORT_READY").as_deref() == Ok("1"),
             ready_reported: Mutex::new(false),
             launch_paths: Mutex::new(Vec::new()),
+            log_guard: Mutex::new(None),
         })
     }
 

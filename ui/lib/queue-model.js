@@ -84,6 +84,7 @@ export function stateText(row, now = Date.now()) {
   if ((row.state === 'failed' || row.state === 'skipped') && row.error?.message) {
     return `${base}: ${row.error.message}`;
   }
+  if (row.state === 'completed' && row.caption) return `${base} · “${row.caption}”`;
   return base;
 }
 

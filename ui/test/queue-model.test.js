@@ -44,6 +44,7 @@ test('states say why and offer the right buttons', () => {
     'Blocked by quota: Quota reached: 250/250 uploads. Archive uploads in Layers, then retry.',
   );
   assert.equal(stateText({ state: 'completed' }), 'Completed');
+  assert.equal(stateText({ state: 'completed', caption: 'Launch 🚀' }), 'Completed · “Launch 🚀”');
   assert.deepEqual(actionsFor('uploading'), { pause: true, resume: false, cancel: true, retry: false });
   assert.deepEqual(actionsFor('paused'), { pause: false, resume: true, cancel: true, retry: false });
   assert.deepEqual(actionsFor('failed'), { pause: false, resume: false, cancel: false, retry: true });

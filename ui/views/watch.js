@@ -28,7 +28,13 @@ function renderWatch(w) {
   const stored = w.tally.recent.map((d) => ({
     kind: d.outcome, label: d.outcome === 'duplicate' ? 'Skipped' : 'Refused', file: baseName(d.path), why: d.detail ?? d.outcome,
   }));
-  const lines = [...live, ...stored].slice(0, FEED_MAX);
+  const seen = new Set();
+  const lines = [...live, ...stored].filter((l) => {
+    const key = `${l.label}|${l.file}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }).slice(0, FEED_MAX);
   const pauseLabel = w.paused ? 'Resume' : 'Pause';
   return h('article', {
     class: `watch-row${w.paused ? ' paused' : ''}`, role: 'listitem', 'data-path': w.folder, 'data-watch-id': String(w.id),

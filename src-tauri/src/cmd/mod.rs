@@ -37,7 +37,7 @@ pub async fn native_dialog(pick: Pick, title: &'static str) -> CmdResult<Vec<Pat
                 .unwrap_or_default(),
             Pick::Folder => dialog.pick_folder().into_iter().collect(),
             Pick::SaveZip => dialog
-                .set_file_name("layers-uploader-diagnostics.zip")
+                .set_file_name(layers_uploader::diagnostics::default_bundle_name())
                 .add_filter("Zip archive", &["zip"])
                 .save_file()
                 .into_iter()

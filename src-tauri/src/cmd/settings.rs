@@ -2,6 +2,7 @@
 //! ever comes back), the project list, run settings, and the first-paint signal.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use layers_uploader::api::types::Project;
 use layers_uploader::api::LayersClient;
@@ -132,4 +133,31 @@ pub async fn api_key_save<R: Runtime>(app: AppHandle<R>, key: String) -> CmdResu
 pub async fn api_key_clear<R: Runtime>(app: AppHandle<R>) -> CmdResult<Status> {
     KeyStore::new().delete(Account::Layers)?;
     engine::connect(&app).await
+}
+
+/// "Export diagnostics…": asks where to save, then writes a zip of the logs (keys scrubbed)
+/// and a queue summary. `Ok(None)` when the dialog was cancelled.
+#[tauri::command]
+pub async fn diagnostics_export(state: State<'_, AppState>) -> CmdResult<Option<PathBuf>> {
+    let Some(out) = super::native_dialog(super::Pick::SaveZip, "Export diagnostics")
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let data = state.data_dir.clone();
+    let report = tauri::async_runtime::spawn_blocking(move || {
+        layers_uploader::diagnostics::export(&data, &out)
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?
+    .map_err(|e| AppError::internal(e.to_string()))?;
+    tracing::info!(
+        "diagnostics exported to {} ({} log files, {} bytes)",
+        report.path.display(),
+        report.log_files,
+        report.bytes
+    );
+    Ok(Some(report.path))
 }
