@@ -10,8 +10,12 @@ SAMPLE_DIR ?= $(or $(CARGO_TARGET_DIR),target)/sample-media
 # gnome-keyring (the real OS keyring in tests), TLS/pkg-config for -sys crates.
 APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev pkg-config libssl-dev \
 	build-essential curl
+# The GUI end-to-end tests: a virtual display, WebKit's WebDriver, real pointer/keyboard input
+# and a GTK drag source (xdotool, PyGObject), display screenshots (ImageMagick's import).
+APT_PACKAGES += xvfb webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 imagemagick
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps run test lint unit sample clean-sample
+.PHONY: deps run test lint unit sample clean-sample e2e tauri-driver
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -40,3 +44,16 @@ unit:
 
 test: deps lint
 	LAYERS_REQUIRE_KEYRING=1 scripts/with-keyring $(CARGO) test --workspace --locked --features layers-uploader/failpoints
+	@$(MAKE) --no-print-directory e2e
+
+# tauri-driver 2 (not the 3.0 alpha) bridges WebDriver to WebKitWebDriver; built once.
+tauri-driver:
+	@command -v tauri-driver >/dev/null 2>&1 || [ -x "$$HOME/.cargo/bin/tauri-driver" ] || \
+	  $(CARGO) install tauri-driver --version '^2' --locked
+
+# The GUI end-to-end tests: the real app in sandbox mode under Xvfb (tests/e2e/run.py).
+# Screenshots of every step land in $(TARGET_DIR)/e2e-artifacts.
+e2e: deps tauri-driver
+	$(CARGO) build --locked -p layers-uploader-app
+	python3 tests/e2e/run.py --app "$(TARGET_DIR)/debug/layers-uploader-app" \
+	  --artifacts "$(TARGET_DIR)/e2e-artifacts"
