@@ -28,7 +28,6 @@ class NativeDrop(E2ETest):
                             for p in (teaser, logo, slide)) and cards[broken]["error"]
                 return cards if ready else None
             cards = app.wait(done, "four inspected cards (one per dropped file)", 90)
-            app.screen_shot("after the drop")
         with app.step("mixed fit results"):
             v = cards[teaser]
             self.assertEqual(v["kind"], "video")
@@ -59,3 +58,8 @@ class NativeDrop(E2ETest):
                 const img = c && c.querySelector('img.thumb');
                 return img && img.complete && img.naturalWidth > 0;
               });""", [teaser, logo, slide]), "thumbnails of the video and images to load", 60)
+        with app.step("the damaged file's hard error in view"):
+            app.js("document.querySelector(`.card[data-path=\"${CSS.escape(arguments[0])}\"]`)"
+                   ".scrollIntoView({block: 'end'});", broken)
+            app.wait(lambda: app.visible(f'.card[data-path="{broken}"] .error'),
+                     "the error card to be in view", 10)

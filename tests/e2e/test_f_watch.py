@@ -17,6 +17,7 @@ class WatchFolder(E2ETest):
         with app.step("short settle time"):
             app.nav("settings")
             app.set_field("#settle-secs", 1)
+            app.save_settings()
         with app.step("add the folder through the folder picker"):
             app.nav("watch")
             before = native.visible_windows(app.env)

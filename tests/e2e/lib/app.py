@@ -54,6 +54,10 @@ class App:
         })
         self.session.set_script_timeout(60_000)
         self.window = native.app_window(self.env)
+        # The page's modules have run once the banner names the sandbox's address (it comes
+        # from the first status call); before that a click may find no handler yet.
+        self.wait(lambda: (b := self.banner()) and b["api"], "the UI to start (#sandbox-banner "
+                  "with data-api-base)", 60)
 
     def stop(self):
         if self.session:
@@ -149,6 +153,24 @@ class App:
         field.send_keys(str(value) + "\ue004")
         self.wait(lambda: field.prop("value") == str(value), f"{css} to hold {value!r}", 10)
 
+    def save_settings(self):
+        """Settings are applied by the view's save button (`#settings-save`, beyond the
+        contract's list of fields); waits for its status to say so."""
+        if not self.exists("#settings-save"):
+            return
+        self.click("#settings-save")
+        self.wait(lambda: "Saved" in self.find("#settings-status").text,
+                  "#settings-status to say Saved", 20)
+
+    def choose(self, css):
+        """Checks a radio button the way a user does: by clicking its label (the input itself
+        may be visually hidden behind a styled label)."""
+        label = self.js("const i = document.querySelector(arguments[0]);"
+                        "return i && i.id && document.querySelector(`label[for=\"${i.id}\"]`) "
+                        "? `label[for=\"${i.id}\"]` : null;", css)
+        self.click(label or css)
+        self.wait(lambda: self.find(css).prop("checked"), f"{css} to be checked", 10)
+
     def nav(self, view):
         """Shows one view (add, queue, watch, settings) through its navigation button."""
         self.click(f"#nav-{view}")
@@ -170,9 +192,15 @@ class App:
 
     def queue_items(self):
         return self.js("""
+          const shown = (el, box) => {
+            if (!el) return false;
+            const r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+            return r.width > 0 && r.height > 0 && r.top >= b.top - 1 && r.bottom <= b.bottom + 1;
+          };
           return [...document.querySelectorAll('.queue-item')].map(q => ({
             id: q.getAttribute('data-post-id'), state: q.getAttribute('data-state'),
             contentId: ((q.querySelector('.content-id') || {}).textContent || '').trim(),
+            contentIdShown: shown(q.querySelector('.content-id'), q),
             stateText: ((q.querySelector('.state-text') || {}).textContent || '').trim(),
             progress: [...q.querySelectorAll('progress')].map(p => [p.value, p.max]),
           }));""")
@@ -224,8 +252,13 @@ def wait_all_completed(app, count, timeout=180):
                                        for i in items):
             return items
         return None
-    return app.wait(check, f"{count} queue item(s) to reach completed with a content id",
-                    timeout)
+    items = app.wait(check, f"{count} queue item(s) to reach completed with a content id",
+                     timeout)
+    hidden = [i["contentId"] for i in items if not i["contentIdShown"]]
+    if hidden:
+        raise AssertionError(f"content id(s) {hidden} are in the DOM but not visible inside "
+                             f"their .queue-item (clipped or hidden)")
+    return items
 
 
 def check_sandbox_has_exactly(test, app, items):

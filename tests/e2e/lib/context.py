@@ -28,7 +28,7 @@ class E2ETest(unittest.TestCase):
         path = os.path.join(ARTIFACTS, "work", self._testMethodName, name)
         shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path)
-        return path
+        return os.path.realpath(path)
 
     def files(self, *names, into="files"):
         """Copies corpus files (by name) into a folder of this test; returns absolute paths."""
@@ -37,7 +37,7 @@ class E2ETest(unittest.TestCase):
         for n in names:
             dst = os.path.join(folder, n)
             shutil.copyfile(os.path.join(MEDIA_DIR, n), dst)
-            out.append(dst)
+            out.append(os.path.realpath(dst))
         return out
 
 

@@ -86,6 +86,12 @@ def drag_files(env, paths, target_xy, log_path):
         log.close()
 
 
+def type_text(env, window, text):
+    """Types into the focused widget of `window` with real key events (any Unicode)."""
+    xdo(env, "windowfocus", "--sync", window)
+    xdo(env, "type", "--delay", "30", text)
+
+
 def find_new_window(env, before, timeout, what):
     """A visible window that was not in `before` (e.g. a dialog just opened)."""
     def new():

@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.request
 
-ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecc"
+ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"
 
 # W3C key codes used by the tests.
 KEY_ALT = "\ue00a"
@@ -97,7 +97,7 @@ class Session:
                 raise WebDriverError(e.code, raw[:500].decode(errors="replace"),
                                      f"{method} {path}") from None
         value = payload.get("value")
-        if isinstance(value, dict) and "error" in value:
+        if isinstance(value, dict) and isinstance(value.get("error"), str) and "message" in value:
             raise WebDriverError(value["error"], value.get("message", ""), f"{method} {path}")
         return value
 
