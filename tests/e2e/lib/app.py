@@ -77,6 +77,10 @@ class App:
             yield
         except Exception as e:  # noqa: BLE001 - re-raised with the step and screenshot
             shot = self._safe_shot(f"FAILED-{name}")
+            try:  # the whole display too: native dialogs are outside the webview
+                self.screen_shot(f"FAILED-{name}")
+            except Exception:  # noqa: BLE001 - best effort while reporting a failure
+                pass
             raise StepFailed(f"[{self.name}] step '{name}' failed: {e}\n"
                              f"  last screenshot: {shot or self.last_shot}") from e
         self.screenshot(name)

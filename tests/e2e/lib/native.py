@@ -101,13 +101,21 @@ def find_new_window(env, before, timeout, what):
 
 
 def type_path_in_file_chooser(env, window, path, submit=True):
-    """In a GTK file chooser: Ctrl+L opens the location entry, type the path, Enter accepts."""
+    """In a GTK file chooser: Alt+Home leaves the "Recent" view it opens in (where a folder
+    chooser cannot choose and Enter does nothing), Ctrl+L opens the location entry, then the
+    path is typed and Enter accepts."""
     xdo(env, "windowfocus", "--sync", window)
+    xdo(env, "key", "--clearmodifiers", "alt+Home")
+    time.sleep(0.5)
     xdo(env, "key", "--clearmodifiers", "ctrl+l")
     # GTK needs a moment to show and focus the location entry after Ctrl+L; a keystroke sent
     # before that goes to the file list's type-ahead instead.
     time.sleep(0.5)
     xdo(env, "type", "--delay", "20", path)
+    # GTK completes inline (a folder gets a selected trailing "/", and Enter would then open
+    # the folder instead of choosing it): wait for the completion, then delete it.
+    time.sleep(0.5)
+    xdo(env, "key", "Delete")
     if submit:
         submit_file_chooser(env, window)
 
