@@ -1,21 +1,23 @@
 # Layers Uploader — the two commands a new user needs:
-#   make run    inspect a generated sample folder (the app replaces this when it lands)
+#   make run    build and open the desktop app (offline sandbox until you add a Layers key)
 #   make test   install what is missing, lint, and run every test
+# Also: make run-cli (the CLI inspecting a generated sample folder), make ui-test.
 # Both install what they need on a fresh Debian 12 machine (root, apt reachable).
 
 CARGO ?= cargo
 SAMPLE_DIR ?= $(or $(CARGO_TARGET_DIR),target)/sample-media
 
 # Debian packages the build and the tests need: ffmpeg (probe + test media), D-Bus and
-# gnome-keyring (the real OS keyring in tests), TLS/pkg-config for -sys crates.
+# gnome-keyring (the real OS keyring in tests), TLS/pkg-config for -sys crates; WebKitGTK, the
+# tray (appindicator), SVG icons (rsvg) and xdo for the Tauri app; node runs the UI unit tests.
 APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev pkg-config libssl-dev \
-	build-essential curl
+	build-essential curl libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
 # The GUI end-to-end tests: a virtual display, WebKit's WebDriver, real pointer/keyboard input
 # and a GTK drag source (xdotool, PyGObject), display screenshots (ImageMagick's import).
 APT_PACKAGES += xvfb webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 imagemagick
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps run test lint unit sample clean-sample e2e tauri-driver
+.PHONY: deps run run-cli app test lint unit ui-test sample clean-sample e2e tauri-driver
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -31,9 +33,22 @@ deps:
 sample: deps
 	@scripts/make-sample "$(SAMPLE_DIR)"
 
+# The app, with its data in the default data dir (the CLI shares it). With no Layers key it
+# starts the embedded sandbox, so every step works offline.
+app: deps
+	$(CARGO) build --locked -p layers-uploader-app
+
+run: app
+	$(or $(CARGO_TARGET_DIR),target)/debug/layers-uploader-app
+
 # The sample holds a deliberately broken file, so probe's exit 1 is expected here.
-run: sample
+run-cli: sample
 	-$(CARGO) run --quiet --release --bin layers-upload -- probe "$(SAMPLE_DIR)"
+
+# The UI's pure logic (figures, ETA, caption counter, list windowing): node's own test runner.
+ui-test:
+	@command -v node >/dev/null || { echo "node (20+) is needed for the UI tests"; exit 1; }
+	node --test ui/test/
 
 lint:
 	$(CARGO) fmt --all --check
@@ -42,7 +57,7 @@ lint:
 unit:
 	$(CARGO) test --workspace --locked --features layers-uploader/failpoints
 
-test: deps lint
+test: deps lint ui-test
 	LAYERS_REQUIRE_KEYRING=1 scripts/with-keyring $(CARGO) test --workspace --locked --features layers-uploader/failpoints
 	@$(MAKE) --no-print-directory e2e
 

@@ -2,6 +2,7 @@
 //! and (in later modules) the persistent upload queue. No GUI code lives here.
 
 pub mod api;
+pub mod diagnostics;
 pub mod media;
 pub mod paths;
 pub mod queue;

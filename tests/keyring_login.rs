@@ -222,8 +222,15 @@ async fn without_a_keyring_login_says_so_and_writes_no_file() {
     assert!(stderr.contains("No OS keyring is available"), "{stderr}");
     assert!(stderr.contains("LAYERS_API_KEY"), "{stderr}");
     assert_no_key(&(stdout + &stderr), "no-keyring output");
-    let written: Vec<_> = walk(home.path());
+    // Only the day's log may be written, and it must not hold the key.
+    let (logs, written): (Vec<_>, Vec<_>) = walk(home.path())
+        .into_iter()
+        .partition(|p| p.starts_with(home.path().join("layers-uploader/logs")));
     assert!(written.is_empty(), "files written: {written:?}");
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_no_key(&text, "the CLI log");
+    }
     // The library error is typed.
     let err = KeyStore::with_service("layers-uploader-never")
         .store(Account::Layers, &ApiKey::layers(LIVE_KEY).unwrap());

@@ -237,24 +237,31 @@ async fn reap(app: &App, reap_ms: u64) {
         if !app.container_idle(&id) {
             continue; // a finalize is running; it decides
         }
-        let keys = {
-            let mut world = app.world();
-            let Some(c) = world.containers.get_mut(&id) else {
-                continue;
-            };
-            if c.state != ContainerState::Reserved {
-                continue;
-            }
-            c.state = ContainerState::Reaped;
-            let keys: Vec<String> = c.files.iter().map(|f| f.r2_key.clone()).collect();
-            for k in &keys {
-                world.objects.remove(k);
-            }
-            keys
-        };
-        for k in keys {
-            let _ = tokio::fs::remove_file(app.object_path(&k)).await;
-        }
-        tracing::info!(container = id, "abandoned session reaped; quota freed");
+        reap_container(app, &id).await;
     }
+}
+
+/// Reaps one reserved container now: quota freed, its objects deleted. The caller holds the
+/// container's lock or knows it is idle. Returns whether it was reaped.
+pub(crate) async fn reap_container(app: &App, id: &str) -> bool {
+    let keys = {
+        let mut world = app.world();
+        let Some(c) = world.containers.get_mut(id) else {
+            return false;
+        };
+        if c.state != ContainerState::Reserved {
+            return false;
+        }
+        c.state = ContainerState::Reaped;
+        let keys: Vec<String> = c.files.iter().map(|f| f.r2_key.clone()).collect();
+        for k in &keys {
+            world.objects.remove(k);
+        }
+        keys
+    };
+    for k in keys {
+        let _ = tokio::fs::remove_file(app.object_path(&k)).await;
+    }
+    tracing::info!(container = id, "abandoned session reaped; quota freed");
+    true
 }

@@ -37,15 +37,26 @@ pub async fn finalize(
     }
     let lock = app.container_lock(&id);
     let _guard = lock.lock().await;
-    let container = app
-        .world()
-        .containers
-        .get(&id)
-        .filter(|c| c.env == caller.env)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::not_found(format!("Upload {id} not found in your organization."))
-        })?;
+    let find = || {
+        app.world()
+            .containers
+            .get(&id)
+            .filter(|c| c.env == caller.env)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Upload {id} not found in your organization."))
+            })
+    };
+    let mut container = find()?;
+    // Past its reap age, a session is reaped whether or not the housekeeping tick ran yet, so
+    // a late finalize never depends on timer scheduling.
+    let reap_ms = app.config.reap_after.as_millis() as u64;
+    if container.state == ContainerState::Reserved
+        && crate::clock::now_ms() >= container.created_at_ms.saturating_add(reap_ms)
+        && crate::server::reap_container(&app, &id).await
+    {
+        container = find()?;
+    }
     match container.state {
         ContainerState::Completed => {
             if let Some(item) = &container.item {

@@ -1,6 +1,7 @@
 //! `layers-upload`: the engine, headless, for render servers and scripts. It only translates
 //! arguments into engine calls and results into text or JSON lines; exit codes follow design.md.
 
+mod diagnostics_cmd;
 mod engine;
 mod login;
 mod probe;
@@ -58,17 +59,13 @@ enum Command {
     Queue(queue_cmd::QueueCommand),
     /// Watch an export folder and upload each file once it has finished, until interrupted.
     Watch(watch_cmd::WatchArgs),
+    /// Zip the logs and a queue summary for a support request (never a key).
+    Diagnostics(diagnostics_cmd::DiagnosticsArgs),
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LAYERS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let _log_guard = init_logs(&cli.global);
     match cli.command {
         Command::Probe(args) => probe::run(args),
         Command::Login(args) => login::run(&cli.global.api_base, args),
@@ -76,7 +73,30 @@ fn main() -> ExitCode {
         Command::Resume(args) => block_on(queue_cmd::resume(&cli.global, args)),
         Command::Queue(command) => block_on(queue_cmd::queue(&cli.global, command)),
         Command::Watch(args) => block_on(watch_cmd::watch(&cli.global, args)),
+        Command::Diagnostics(args) => diagnostics_cmd::run(&cli.global, args),
     }
+}
+
+/// Logs go to `<data dir>/logs/cli.YYYY-MM-DD.log` and warnings to stderr; when the data dir
+/// cannot be written, stderr alone (the command itself will say what is wrong).
+fn init_logs(global: &GlobalOpts) -> Option<layers_uploader::diagnostics::LogGuard> {
+    let dir = global
+        .data_dir
+        .clone()
+        .or_else(layers_uploader::paths::default_data_dir);
+    if let Some(guard) =
+        dir.and_then(|d| layers_uploader::diagnostics::init_logging(&d, "cli").ok())
+    {
+        return Some(guard);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LAYERS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    None
 }
 
 /// Runs an async command on a multi-threaded runtime (PUTs and hashing run side by side).

@@ -10,10 +10,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
 
+mod controls;
 mod rows;
 mod types;
 mod watches;
 
+pub use controls::{WatchDecision, WatchTally, TALLY_RECENT};
 use rows::{error_from, post_state, read_post, read_session, transition_in};
 pub use types::{
     Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,

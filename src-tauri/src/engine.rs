@@ -1,0 +1,358 @@
+//! The connection and the queue run. With a Layers key (env or keyring) the app talks to Layers;
+//! without one it starts the embedded `layers-sandbox` on 127.0.0.1 so every step works offline.
+//! While the app lives, one runner works the whole queue continuously (holding the run lock);
+//! if another process (the CLI) holds the lock, the app says so and tries again every few seconds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use layers_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use layers_uploader::api::types::Project;
+use layers_uploader::api::{LayersClient, DEFAULT_API_BASE};
+use layers_uploader::queue::lock::{LockError, RunLock};
+use layers_uploader::queue::{QueueEvent, RunEnd, Runner, RunnerConfig, Scope};
+use layers_uploader::secrets::{Account, ApiKey, KeyStore, SecretError};
+use layers_uploader::transfer::{BandwidthLimiter, Transfer};
+use sha2::{Digest, Sha256};
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::{broadcast, watch};
+
+use crate::error::{AppError, CmdResult, ErrorCode};
+use crate::settings::AppSettings;
+use crate::state::{AppState, Status};
+
+/// How often the app tries again to take the run lock from another process.
+const LOCK_RETRY: Duration = Duration::from_secs(5);
+
+/// A connection and, when this process holds the lock, its queue run.
+pub struct Engine {
+    pub client: LayersClient,
+    pub projects: Vec<Project>,
+    run: Option<QueueRun>,
+    lock_waiter: Option<JoinHandle<()>>,
+    // Dropped last: the sandbox must outlive the runner that talks to it.
+    _sandbox: Option<SandboxHandle>,
+}
+
+struct QueueRun {
+    runner: Runner,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    forwarder: JoinHandle<()>,
+    _lock: RunLock,
+}
+
+impl Engine {
+    /// Wakes the runner (new posts, a resumed post); a no-op when another process runs the queue.
+    pub fn wake(&self) {
+        if let Some(run) = &self.run {
+            run.runner.wake();
+        }
+    }
+
+    /// Stops the queue run and waits for it; the queue stays saved.
+    pub async fn stop(&mut self) {
+        if let Some(w) = self.lock_waiter.take() {
+            w.abort();
+        }
+        if let Some(run) = self.run.take() {
+            let _ = run.stop.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(15), run.task).await;
+            run.forwarder.abort();
+        }
+    }
+}
+
+/// The key for the embedded sandbox: `lp_live_`-shaped, derived from the data dir so the same
+/// queue replays its requests under the same key after a restart. It opens nothing but the
+/// local sandbox, and is never stored.
+pub fn sandbox_key(data_dir: &Path) -> Result<ApiKey, SecretError> {
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let secret = hex::encode(&digest[..16]);
+    ApiKey::layers(&format!("lp_live_sandbox_{secret}"))
+}
+
+/// The Layers base: `LAYERS_API_BASE` or the documented default.
+fn live_base() -> String {
+    std::env::var("LAYERS_API_BASE")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
+}
+
+/// Connects (sandbox or live), starts the queue run, and publishes the status. Replaces any
+/// current engine.
+pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
+    let state = app.state::<AppState>();
+    let mut slot = state.engine.lock().await;
+    if let Some(mut old) = slot.take() {
+        old.stop().await;
+    }
+    let settings = AppSettings::load(&state.store)?;
+    let (key, sandbox) = match KeyStore::new().resolve(Account::Layers) {
+        Ok((key, _)) => (key, None),
+        Err(e) => {
+            if !matches!(e, SecretError::NotConfigured { .. }) {
+                tracing::warn!("no usable Layers key ({e}); starting the sandbox");
+            }
+            let dir = state.data_dir.join("sandbox");
+            let (base, handle) = Sandbox::start(SandboxConfig::default().data_dir(dir))
+                .map_err(|e| AppError::internal(format!("cannot start the sandbox: {e}")))?;
+            (sandbox_key(&state.data_dir)?, Some((base, handle)))
+        }
+    };
+    let base = sandbox.as_ref().map_or_else(live_base, |(b, _)| b.clone());
+    let mode = if sandbox.is_some() { "sandbox" } else { "live" };
+    let key_id = key.key_id().map(str::to_owned);
+    let client = LayersClient::new(&base, key)?;
+    let checked = async {
+        let me = client.whoami().await?;
+        let projects = client.list_all_projects().await?;
+        Ok::<_, layers_uploader::api::ApiError>((me, projects))
+    }
+    .await;
+    let (me, projects) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            let status = state.set_status(|s| {
+                *s = Status {
+                    mode: "offline".into(),
+                    api_base: Some(base.clone()),
+                    key_id: key_id.clone(),
+                    runner: "stopped".into(),
+                    message: Some(format!("Cannot use the Layers API: {e}")),
+                    ..Status::default()
+                }
+            });
+            let _ = app.emit("status", &status);
+            return Err(e.into());
+        }
+    };
+    let project = settings
+        .project_id
+        .clone()
+        .filter(|p| projects.iter().any(|x| &x.id == p))
+        .or_else(|| projects.first().map(|p| p.id.clone()));
+    let mut engine = Engine {
+        client,
+        projects,
+        run: None,
+        lock_waiter: None,
+        _sandbox: sandbox.map(|(_, h)| h),
+    };
+    state.set_status(|s| {
+        *s = Status {
+            mode: mode.into(),
+            api_base: Some(base.clone()),
+            project_id: project.clone(),
+            key_id,
+            organization: Some(me.organization_name.clone()),
+            runner: "stopped".into(),
+            message: project
+                .is_none()
+                .then(|| "This key sees no project: create one in Layers first".into()),
+        }
+    });
+    match RunLock::acquire(&state.data_dir) {
+        Ok(lock) => engine.run = Some(start_run(app, &engine.client, &settings, mode, lock)?),
+        Err(e @ LockError::Held { .. }) => {
+            state.set_status(|s| {
+                s.runner = "held".into();
+                s.message = Some(e.to_string());
+            });
+            engine.lock_waiter = Some(tauri::async_runtime::spawn(wait_for_lock(app.clone())));
+        }
+        Err(e) => return Err(AppError::new(ErrorCode::Store, e.to_string())),
+    }
+    *slot = Some(engine);
+    drop(slot);
+    let status = state.status();
+    let _ = app.emit("status", &status);
+    Ok(status)
+}
+
+/// Retries the lock until the other process lets go, then runs the queue here.
+async fn wait_for_lock<R: Runtime>(app: AppHandle<R>) {
+    loop {
+        tokio::time::sleep(LOCK_RETRY).await;
+        let state = app.state::<AppState>();
+        let Ok(lock) = RunLock::acquire(&state.data_dir) else {
+            continue;
+        };
+        let mut slot = state.engine.lock().await;
+        let Some(engine) = slot.as_mut() else { return };
+        let settings = match AppSettings::load(&state.store) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot read the settings: {e}");
+                return;
+            }
+        };
+        let mode = state.status().mode;
+        match start_run(&app, &engine.client, &settings, &mode, lock) {
+            Ok(run) => {
+                engine.run = Some(run);
+                engine.lock_waiter = None;
+                let status = state.set_status(|s| s.message = None);
+                let _ = app.emit("status", &status);
+                // The other process may have changed the queue: the UI reloads it.
+                let _ = app.emit("queue-resync", ());
+            }
+            Err(e) => tracing::error!("cannot start the queue: {}", e.message),
+        }
+        return;
+    }
+}
+
+fn start_run<R: Runtime>(
+    app: &AppHandle<R>,
+    client: &LayersClient,
+    settings: &AppSettings,
+    mode: &str,
+    lock: RunLock,
+) -> CmdResult<QueueRun> {
+    let state = app.state::<AppState>();
+    let mut transfer = Transfer::new()?;
+    if settings.bandwidth_limit_bps > 0 {
+        transfer = transfer.with_limiter(BandwidthLimiter::new(settings.bandwidth_limit_bps));
+    }
+    let defaults = RunnerConfig::default();
+    let config = RunnerConfig {
+        put_concurrency: usize::from(settings.concurrency),
+        // The app never gives up: posts wait and are tried again while it lives.
+        give_up_when_exhausted: false,
+        // The sandbox has no write limit; Layers' standard tier does.
+        writes_per_minute: if mode == "sandbox" {
+            0
+        } else {
+            defaults.writes_per_minute
+        },
+        ..defaults
+    };
+    let runner = Runner::new(state.store.clone(), client.clone(), transfer, config);
+    let (stop, stop_rx) = watch::channel(false);
+    let forwarder = tauri::async_runtime::spawn(forward_events(
+        app.clone(),
+        runner.subscribe(),
+        state.events.clone(),
+    ));
+    let task = tauri::async_runtime::spawn(run_forever(runner.clone(), stop_rx));
+    state.set_status(|s| s.runner = "running".into());
+    Ok(QueueRun {
+        runner,
+        stop,
+        task,
+        forwarder,
+        _lock: lock,
+    })
+}
+
+/// Works the queue, and when it is idle waits to be woken, until stopped.
+async fn run_forever(runner: Runner, stop: watch::Receiver<bool>) {
+    loop {
+        match runner.run(&Scope::All, stop.clone()).await {
+            Ok(RunEnd::Stopped) => return,
+            Ok(RunEnd::Idle | RunEnd::GaveUp) => {}
+            Err(e) => {
+                tracing::error!("the queue runner stopped: {e}; starting it again in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+        let mut stop = stop.clone();
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = runner.woken() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Sends the runner's events to the window (as `queue-event`) and to the watches, and
+/// notifies when a batch finishes.
+async fn forward_events<R: Runtime>(
+    app: AppHandle<R>,
+    mut rx: broadcast::Receiver<QueueEvent>,
+    to_watches: broadcast::Sender<QueueEvent>,
+) {
+    loop {
+        match rx.recv().await {
+            Ok(event) => {
+                if let QueueEvent::BatchFinished { .. } = &event {
+                    crate::notify::batch_finished(&app, &event);
+                }
+                let _ = app.emit("queue-event", &event);
+                let _ = to_watches.send(event);
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!("the window missed {n} queue events; it reloads the queue");
+                let _ = app.emit("queue-resync", ());
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Restarts the queue run with new settings (concurrency, bandwidth) without reconnecting.
+pub async fn restart_run<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+    let state = app.state::<AppState>();
+    let mut slot = state.engine.lock().await;
+    let Some(engine) = slot.as_mut() else {
+        return Ok(());
+    };
+    let Some(old) = engine.run.take() else {
+        return Ok(());
+    };
+    let _ = old.stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(15), old.task).await;
+    old.forwarder.abort();
+    drop(old.runner);
+    // The lock goes with the old run; take it again for the new one.
+    drop(old._lock);
+    let lock = RunLock::acquire(&state.data_dir)
+        .map_err(|e| AppError::new(ErrorCode::NotReady, e.to_string()))?;
+    let settings = AppSettings::load(&state.store)?;
+    let mode = state.status().mode;
+    engine.run = Some(start_run(app, &engine.client, &settings, &mode, lock)?);
+    Ok(())
+}
+
+/// Wakes the current runner, if any.
+pub async fn wake(state: &AppState) {
+    if let Some(engine) = state.engine.lock().await.as_ref() {
+        engine.wake();
+    }
+}
+
+/// A clone of the connected client, or `not_ready`.
+pub async fn client(state: &AppState) -> CmdResult<LayersClient> {
+    state
+        .engine
+        .lock()
+        .await
+        .as_ref()
+        .map(|e| e.client.clone())
+        .ok_or_else(|| AppError::new(ErrorCode::NotReady, "not connected to Layers yet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_key_is_live_shaped_stable_and_per_data_dir() {
+        let a = sandbox_key(Path::new("/data/a")).unwrap();
+        assert!(a.expose().starts_with("lp_live_sandbox_"));
+        assert_eq!(a.key_id(), Some("sandbox"));
+        assert_eq!(
+            a.expose(),
+            sandbox_key(Path::new("/data/a")).unwrap().expose()
+        );
+        assert_ne!(
+            a.expose(),
+            sandbox_key(Path::new("/data/b")).unwrap().expose()
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Running watch folders inside the app: each stored, unpaused watch runs the engine's
+//! `watch::run` as a task; its reports go to the window as `watch-report` events. Watches keep
+//! running while the window is hidden (the tray keeps the app alive).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use layers_uploader::queue::store::{StoredWatch, WatchTally};
+use layers_uploader::watch::{self, WatchContext, WatchReport};
+use serde::Serialize;
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::{mpsc, watch as stop_watch};
+
+use crate::error::CmdResult;
+use crate::settings;
+use crate::state::AppState;
+
+/// A watch task and its stop switch.
+pub struct RunningWatch {
+    stop: stop_watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// Tells this run from a later one of the same watch.
+    generation: u64,
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+impl RunningWatch {
+    /// Asks the watch to stop (its decisions are saved as it goes).
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        drop(self.task);
+    }
+}
+
+/// A watch as the panel shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchView {
+    pub id: i64,
+    pub folder: PathBuf,
+    pub project_id: String,
+    pub grouping: String,
+    pub settle_ms: u64,
+    pub paused: bool,
+    pub running: bool,
+    pub tally: WatchTally,
+}
+
+/// A report with the watch it came from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchReportEvent {
+    watch_id: i64,
+    report: WatchReport,
+}
+
+/// Every stored watch with its tally.
+pub fn list(state: &AppState) -> CmdResult<Vec<WatchView>> {
+    let running = state.watches.lock().unwrap_or_else(|p| p.into_inner());
+    state
+        .store
+        .watches()?
+        .into_iter()
+        .map(|w| {
+            Ok(WatchView {
+                id: w.id,
+                folder: w.settings.folder.clone(),
+                project_id: w.settings.project_id.clone(),
+                grouping: w.settings.grouping.as_str().into(),
+                settle_ms: w.settings.settle_ms,
+                paused: settings::watch_paused(&state.store, w.id)?,
+                running: running.contains_key(&w.id),
+                tally: state.store.watch_tally(w.id)?,
+            })
+        })
+        .collect()
+}
+
+/// Starts every stored watch that is not paused (at launch).
+pub fn start_all<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
+    let state = app.state::<AppState>();
+    for w in state.store.watches()? {
+        if !settings::watch_paused(&state.store, w.id)? {
+            start(app, w);
+        }
+    }
+    Ok(())
+}
+
+/// Starts one watch (replacing a running one with the same id).
+pub fn start<R: Runtime>(app: &AppHandle<R>, w: StoredWatch) {
+    let state = app.state::<AppState>();
+    state.grants().grant([&w.settings.folder]);
+    let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
+    let waker = app.clone();
+    let ctx = WatchContext {
+        store: state.store.clone(),
+        inspector: state.inspector.clone(),
+        reports: reports_tx,
+        on_enqueue: Arc::new(move || {
+            let app = waker.clone();
+            tauri::async_runtime::spawn(async move {
+                crate::engine::wake(&app.state::<AppState>()).await;
+                let _ = app.emit("queue-resync", ());
+            });
+        }),
+    };
+    let (stop, stop_rx) = stop_watch::channel(false);
+    let id = w.id;
+    let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+    let events = state.events.subscribe();
+    let emitter = app.clone();
+    let task = tauri::async_runtime::spawn(async move {
+        let forward = async {
+            while let Some(report) = reports_rx.recv().await {
+                let _ = emitter.emit(
+                    "watch-report",
+                    WatchReportEvent {
+                        watch_id: id,
+                        report,
+                    },
+                );
+            }
+        };
+        let run = watch::run(ctx, w, events, stop_rx);
+        tokio::pin!(run);
+        let result = tokio::select! {
+            r = &mut run => r,
+            _ = forward => (&mut run).await,
+        };
+        if let Err(e) = result {
+            tracing::error!("watch {id} stopped: {e}");
+            let _ = emitter.emit(
+                "watch-report",
+                WatchReportEvent {
+                    watch_id: id,
+                    report: WatchReport::Problem {
+                        path: PathBuf::new(),
+                        message: format!("the watch stopped: {e}"),
+                    },
+                },
+            );
+        }
+        if let Some(state) = emitter.try_state::<AppState>() {
+            let mut running = state.watches.lock().unwrap_or_else(|p| p.into_inner());
+            if running.get(&id).is_some_and(|r| r.generation == generation) {
+                running.remove(&id);
+            }
+        }
+    });
+    let old = state
+        .watches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            id,
+            RunningWatch {
+                stop,
+                task,
+                generation,
+            },
+        );
+    if let Some(old) = old {
+        old.stop();
+    }
+}
+
+/// Stops one watch if it runs.
+pub fn stop(state: &AppState, id: i64) {
+    let w = state
+        .watches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
+    if let Some(w) = w {
+        w.stop();
+    }
+}

@@ -1,0 +1,69 @@
+// The window: navigation, the connection banner, native drops, and the first-paint signal.
+// The UI keeps no state the engine does not have: it rebuilds from commands on every launch.
+
+import { invoke, listen, onDragHover, errorText } from './ipc.js';
+import { showError } from './dom.js';
+import { initAdd, addPaths } from './views/add.js';
+import { initQueue } from './views/queue.js';
+import { initWatch, reloadWatches } from './views/watch.js';
+import { initSettings, loadSettings, showKey } from './views/settings.js';
+
+const VIEWS = ['add', 'queue', 'watch', 'settings'];
+
+function show(view) {
+  for (const v of VIEWS) {
+    document.getElementById(`view-${v}`).hidden = v !== view;
+    const nav = document.getElementById(`nav-${v}`);
+    if (v === view) nav.setAttribute('aria-current', 'page');
+    else nav.removeAttribute('aria-current');
+  }
+  if (view === 'settings') loadSettings();
+  if (view === 'watch') reloadWatches();
+}
+
+function showStatus(s) {
+  const banner = document.getElementById('sandbox-banner');
+  const sandbox = s.mode === 'sandbox';
+  banner.hidden = !sandbox;
+  if (sandbox) {
+    banner.dataset.apiBase = s.apiBase ?? '';
+    banner.dataset.project = s.projectId ?? '';
+  }
+  const runner = document.getElementById('runner-banner');
+  runner.hidden = !(s.runner === 'held' || (s.mode === 'offline' && s.message));
+  runner.textContent = s.runner === 'held'
+    ? `The queue is being run by another Layers Uploader (the command line). This window shows it and takes over when that one stops. ${s.message ?? ''}`
+    : s.message ?? '';
+  const conn = document.getElementById('connection');
+  const tone = s.mode === 'live' ? 'ok' : s.mode === 'sandbox' ? 'warn' : s.mode === 'connecting' ? '' : 'bad';
+  const label = { live: 'Connected to Layers', sandbox: 'Offline sandbox', connecting: 'Connecting…', offline: 'Not connected' }[s.mode] ?? s.mode;
+  conn.replaceChildren();
+  const dot = document.createElement('span');
+  dot.className = `dot ${tone}`;
+  conn.append(dot, label);
+  if (s.organization && s.mode === 'live') conn.append(document.createElement('br'), s.organization);
+  showKey(s);
+}
+
+async function main() {
+  for (const v of VIEWS) document.getElementById(`nav-${v}`).addEventListener('click', () => show(v));
+  document.getElementById('settings-open').addEventListener('click', () => show('settings'));
+  document.getElementById('error-dismiss').addEventListener('click', () => {
+    document.getElementById('error-banner').hidden = true;
+  });
+  initAdd({ queued: () => show('queue') });
+  initSettings({ connected: showStatus });
+  listen('status', showStatus);
+  listen('paths-granted', (paths) => {
+    show('add');
+    addPaths(paths);
+  });
+  onDragHover((type) => document.body.classList.toggle('dragging', type === 'enter' || type === 'over'));
+  const status = await invoke('app_status').catch((e) => { showError(errorText(e)); return null; });
+  if (status) showStatus(status);
+  await Promise.all([initQueue(), initWatch()]);
+  // First paint of the initial UI: two frames after the first render.
+  requestAnimationFrame(() => requestAnimationFrame(() => invoke('ui_ready').catch(() => {})));
+}
+
+main();
