@@ -1,19 +1,37 @@
 """(f) A watch folder added through the native folder picker takes a file copied into it and
-uploads it."""
+uploads it; a byte-identical copy under another name is skipped as a duplicate and a damaged
+file is refused, each shown with why."""
 
+import os
 import re
 import shutil
+import tempfile
 
 from lib import native
 from lib.app import check_sandbox_has_exactly, wait_all_completed
 from lib.context import E2ETest
 
 
+def first_number(text):
+    m = re.search(r"\d+", text)
+    return int(m.group()) if m else None
+
+
 class WatchFolder(E2ETest):
     def test_f_watch_folder_takes_a_copied_file(self):
-        (src,) = self.files("watch-drop.jpg", into="incoming")
-        folder = self.workdir("watched")
+        src, broken = self.files("watch-drop.jpg", "interrupted-copy.mp4", into="incoming")
+        # A short path, as a user's export folder would be (it is shown in the panel).
+        base = os.path.realpath(tempfile.mkdtemp(prefix="layers-e2e-"))
+        self.addCleanup(shutil.rmtree, base, True)
+        folder = os.path.join(base, "Exports")
+        os.makedirs(folder)
         app = self.launch()
+        row = f'.watch-row[data-path="{folder}"]'
+
+        def tally():
+            return (first_number(app.find(f"{row} .watch-taken").text),
+                    first_number(app.find(f"{row} .watch-skipped").text))
+
         with app.step("short settle time"):
             app.nav("settings")
             app.set_field("#settle-secs", 1)
@@ -28,21 +46,23 @@ class WatchFolder(E2ETest):
             native.submit_file_chooser(app.env, dialog)
             app.wait(lambda: dialog not in native.visible_windows(app.env),
                      "the chooser to close", 30)
-            row = f'.watch-row[data-path="{folder}"]'
             app.wait(lambda: app.exists(row), f"{row} to appear", 30)
+            self.assertEqual(tally(), (0, 0))
         with app.step("copy a file in and see it taken"):
-            shutil.copyfile(src, f"{folder}/watch-drop.jpg")
-            app.wait(lambda: first_number(app.find(f"{row} .watch-taken").text) == 1,
-                     "the watch row to count 1 taken", 90)
+            shutil.copyfile(src, os.path.join(folder, "launch-carousel.jpg"))
+            app.wait(lambda: tally() == (1, 0), "the watch row to count 1 taken", 90)
         with app.step("uploaded"):
             app.nav("queue")
             items = wait_all_completed(app, 1)
             check_sandbox_has_exactly(self, app, items)
-        with app.step("watch panel"):
+        with app.step("a duplicate and a damaged file are skipped"):
             app.nav("watch")
-            self.assertEqual(first_number(app.find(f"{row} .watch-taken").text), 1)
-
-
-def first_number(text):
-    m = re.search(r"\d+", text)
-    return int(m.group()) if m else None
+            shutil.copyfile(src, os.path.join(folder, "launch-carousel (copy).jpg"))
+            shutil.copyfile(broken, os.path.join(folder, "interrupted-copy.mp4"))
+            app.wait(lambda: tally() == (1, 2), "1 taken and 2 skipped", 90)
+        with app.step("watch panel"):
+            text = app.js("return document.querySelector(arguments[0]).textContent;", row)
+            self.assertIn("launch-carousel (copy).jpg", text)
+            self.assertIn("interrupted-copy.mp4", text)
+            # Still exactly one upload in the sandbox: the duplicate was not sent.
+            check_sandbox_has_exactly(self, app, items)
