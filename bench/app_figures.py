@@ -109,14 +109,14 @@ def memory(pid):
 class Launch:
     """The release app with READY reporting; stdout read until its READY line."""
 
-    def __init__(self, display, data_dir):
+    def __init__(self, app, display, data_dir):
         e = envmod.base_env(display)
         e["LAYERS_UPLOADER_DATA_DIR"] = data_dir
         e["LAYERS_UPLOADER_REPORT_READY"] = "1"
         e["RUST_LOG"] = "warn"
         self.log = open(os.path.join(data_dir, "..", os.path.basename(data_dir) + ".stderr"), "w")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen([APP], env=e, stdout=subprocess.PIPE, stderr=self.log,
+        self.proc = subprocess.Popen([app], env=e, stdout=subprocess.PIPE, stderr=self.log,
                                      text=True, start_new_session=True)
         for line in self.proc.stdout:
             if line.startswith("READY "):
@@ -158,6 +158,9 @@ def main():
     p.add_argument("--idle-secs", type=float, default=5.0,
                    help="how long the app sits after READY before memory is read")
     p.add_argument("--no-build", action="store_true")
+    p.add_argument("--app", default=APP, help="the app binary (default: the release build)")
+    p.add_argument("--seed", default=os.path.join(RELEASE, "examples", "seed_queue"),
+                   help="the seed_queue example binary")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
 
@@ -172,20 +175,22 @@ def main():
     display = envmod.Display(work)
     out = {}
     try:
-        size, stripped = binary_size(APP)
+        size, stripped = binary_size(args.app)
         out["binary_bytes"], out["binary_stripped_bytes"] = size, stripped
 
         starts, idle = [], []
         for i in range(args.runs):
             data = os.path.join(work, f"start-{i}")
             os.makedirs(data)
-            app = Launch(display.name, data)
+            app = Launch(args.app, display.name, data)
             try:
                 starts.append((app.ready_ms, app.wall_ms))
                 time.sleep(args.idle_secs)  # the figure is "after sitting idle this long"
                 idle.append(memory(app.proc.pid))
             finally:
                 app.stop()
+        with open("/proc/loadavg") as f:
+            out["loadavg_during_starts"] = f.read().split()[0]
         out["ready_ms_median"] = statistics.median(s[0] for s in starts)
         out["wall_ms_median"] = statistics.median(s[1] for s in starts)
         out["starts"] = [{"ready_ms": r, "wall_ms": round(w, 1)} for r, w in starts]
@@ -195,9 +200,9 @@ def main():
         data = os.path.join(work, "thousand")
         os.makedirs(data)
         image = media.slide(os.path.join(work, "seed.jpg"), 0)
-        subprocess.run([os.path.join(RELEASE, "examples", "seed_queue"), data, SANDBOX_PROJECT,
+        subprocess.run([args.seed, data, SANDBOX_PROJECT,
                         str(args.posts), image], check=True, capture_output=True)
-        app = Launch(display.name, data)
+        app = Launch(args.app, display.name, data)
         try:
             out["thousand_states"] = wait_queue_idle(data, 600)
             time.sleep(args.idle_secs)
@@ -215,7 +220,8 @@ def main():
     print(f"release binary: {out['binary_bytes'] / mib:.1f} MiB "
           f"({out['binary_stripped_bytes'] / mib:.1f} MiB stripped)")
     print(f"cold start to first paint (median of {args.runs}): READY {out['ready_ms_median']:.0f} ms "
-          f"after process start, {out['wall_ms_median']:.0f} ms wall from spawn")
+          f"after process start, {out['wall_ms_median']:.0f} ms wall from spawn "
+          f"(load average {out['loadavg_during_starts']} on {os.cpu_count()} CPUs)")
     for label, key in (("idle after start", "idle"), (f"with {args.posts} posts", "thousand")):
         m = out[key]
         print(f"{label}: app RSS {m['app_rss_mib']:.0f} MiB (peak {m['app_hwm_mib']:.0f}); "

@@ -9,9 +9,10 @@ SMALL = "800x800 image resolution too low (min 1080px on the short edge)"
 
 class NativeDrop(E2ETest):
     def test_b_native_drop_shows_mixed_fit(self):
-        paths = self.files("launch-teaser.mp4", "logo-square.jpg", "carousel-1.jpg",
-                           "interrupted-copy.mp4")
-        teaser, logo, slide, broken = paths
+        # Fit, unfit, damaged first: the first three cards show all three kinds at once.
+        paths = self.files("launch-teaser.mp4", "logo-square.jpg", "interrupted-copy.mp4",
+                           "carousel-1.jpg")
+        teaser, logo, broken, slide = paths
         app = self.launch()
         with app.step("empty drop zone"):
             app.wait(lambda: app.visible("#dropzone"), "#dropzone to be visible", 30)
