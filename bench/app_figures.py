@@ -164,10 +164,7 @@ def main():
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
 
-    if os.environ.get("LAYERS_E2E_KEYRING") != "1":
-        os.environ["LAYERS_E2E_KEYRING"] = "1"
-        os.execvp(os.path.join(ROOT, "scripts", "with-keyring"),
-                  [os.path.join(ROOT, "scripts", "with-keyring"), sys.executable, *sys.argv])
+    envmod.reexec_in_private_keyring(ROOT)
     if not args.no_build:
         build()
 
@@ -212,6 +209,9 @@ def main():
     finally:
         display.stop()
         shutil.rmtree(work, ignore_errors=True)
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        if os.path.basename(xdg).startswith("layers-e2e-xdg-"):
+            shutil.rmtree(xdg, ignore_errors=True)
 
     if args.json:
         print(json.dumps(out))

@@ -11,6 +11,7 @@ Screenshots of every step land in DIR (default $CARGO_TARGET_DIR/e2e-artifacts).
 import argparse
 import os
 import shutil
+import signal
 import sys
 import unittest
 
@@ -19,12 +20,17 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from lib import context, env  # noqa: E402
+from lib.app import stop_all  # noqa: E402
 
 TOOLS = {
     "Xvfb": "xvfb", "xdotool": "xdotool", "WebKitWebDriver": "webkit2gtk-driver",
     "ffmpeg": "ffmpeg", "import": "imagemagick", "dbus-run-session": "dbus",
     "gnome-keyring-daemon": "gnome-keyring",
 }
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
 
 
 def main():
@@ -36,10 +42,7 @@ def main():
                    help="only tests whose name contains this (repeatable)")
     args = p.parse_args()
 
-    if os.environ.get("LAYERS_E2E_KEYRING") != "1":
-        os.environ["LAYERS_E2E_KEYRING"] = "1"
-        os.execvp(os.path.join(ROOT, "scripts", "with-keyring"),
-                  [os.path.join(ROOT, "scripts", "with-keyring"), sys.executable, *sys.argv])
+    env.reexec_in_private_keyring(ROOT)
 
     missing = [f"{tool} (apt: {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
     try:
@@ -56,6 +59,8 @@ def main():
     context.ARTIFACTS = os.path.abspath(args.artifacts)
     context.MEDIA_DIR = context.build_corpus(os.path.join(os.path.dirname(context.ARTIFACTS),
                                                          "e2e-media"))
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl+C, so every process started here is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     display = env.Display(context.ARTIFACTS)
     context.DISPLAY = display.name
     print(f"e2e: display {display.name}, app {context.APP_BINARY}, artefacts {context.ARTIFACTS}",
@@ -67,7 +72,11 @@ def main():
         suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
         result = unittest.TextTestRunner(verbosity=2).run(suite)
     finally:
+        stop_all()
         display.stop()
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        if os.path.basename(xdg).startswith("layers-e2e-xdg-"):
+            shutil.rmtree(xdg, ignore_errors=True)
     print(f"e2e: screenshots and logs in {context.ARTIFACTS}", flush=True)
     sys.exit(0 if result.wasSuccessful() else 1)
 

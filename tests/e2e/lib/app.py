@@ -29,6 +29,14 @@ class StepFailed(AssertionError):
     pass
 
 
+LIVE = set()  # launches not yet stopped, so an interrupted run can still stop them
+
+
+def stop_all():
+    for app in list(LIVE):
+        app.stop()
+
+
 class App:
     """The app in sandbox mode with its own data dir; artefacts go to `artifacts/<name>/`."""
 
@@ -47,6 +55,14 @@ class App:
         self.last_shot = None
         self.driver = None
         self.session = None
+        LIVE.add(self)
+        try:
+            self._start(app_binary, name)
+        except BaseException:
+            self.stop()  # nothing of a half-started launch is left running
+            raise
+
+    def _start(self, app_binary, name):
         self.driver = envmod.Driver(self.env, os.path.join(self.dir, "tauri-driver.log"))
         self.session = Session(self.driver.url, {
             "browserName": "wry",
@@ -56,14 +72,23 @@ class App:
         self.window = native.app_window(self.env)
         # The page's modules have run once the banner names the sandbox's address (it comes
         # from the first status call); before that a click may find no handler yet.
-        self.wait(lambda: (b := self.banner()) and b["api"], "the UI to start (#sandbox-banner "
-                  "with data-api-base)", 60)
+        try:
+            self.wait(lambda: (b := self.banner()) and b["api"], "the UI to start in sandbox "
+                      "mode (#sandbox-banner with data-api-base)", 60)
+        except TimeoutError as e:
+            shot = self._safe_shot("FAILED-start")
+            raise StepFailed(f"[{name}] the app did not start in sandbox mode: {e} (does it "
+                             f"find a Layers key? see {self.dir}/tauri-driver.log)\n"
+                             f"  last screenshot: {shot}") from e
 
     def stop(self):
+        LIVE.discard(self)
         if self.session:
             self.session.quit()
+            self.session = None
         if self.driver:
             self.driver.stop()
+            self.driver = None
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # --- steps, screenshots, failures -------------------------------------------------

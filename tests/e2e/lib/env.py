@@ -7,12 +7,27 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 
 DISPLAYS = range(60, 70)
 SCREEN = (1600, 900)
+
+
+def reexec_in_private_keyring(root):
+    """Re-runs this script inside scripts/with-keyring (a private D-Bus session with an unlocked
+    gnome-keyring), with XDG_DATA_HOME in a fresh temp dir: gnome-keyring keeps its keyrings
+    there (by default ~/.local/share/keyrings, shared with everything else run as this user), so
+    the app finds no Layers key and starts its sandbox. GTK's recent files land there too."""
+    if os.environ.get("LAYERS_E2E_KEYRING") == "1":
+        return
+    os.environ["LAYERS_E2E_KEYRING"] = "1"
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="layers-e2e-xdg-")
+    os.environ.pop("LAYERS_API_KEY", None)
+    script = os.path.join(root, "scripts", "with-keyring")
+    os.execvp(script, [script, sys.executable, *sys.argv])
 
 
 def free_port():
@@ -98,7 +113,11 @@ class Driver:
             env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_for(self._up, 30, f"tauri-driver on port {self.port}")
+        try:
+            wait_for(self._up, 30, f"tauri-driver on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
 
     def _up(self):
         if self.proc.poll() is not None:
@@ -111,7 +130,8 @@ class Driver:
 
     def stop(self):
         terminate(self.proc)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 def tauri_driver():
