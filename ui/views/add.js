@@ -63,7 +63,7 @@ function renderCard(it, index) {
       class: 'badge', 'data-platform': f.platform, 'data-ok': String(f.ok),
       title: f.ok ? `Fits ${PLATFORM_NAMES[f.platform] ?? f.platform}` : f.issues.join('\n'),
     }, h('span', { class: 'mark', 'aria-hidden': 'true' }, f.ok ? '✓' : '!'),
-    `${PLATFORM_NAMES[f.platform] ?? f.platform}${f.ok ? '' : ' — check'}`),
+    `${PLATFORM_NAMES[f.platform] ?? f.platform}${f.ok ? '' : ` · ${f.issues.length} issue${f.issues.length === 1 ? '' : 's'}`}`),
   );
   const card = h('article', {
     class: `card${errors.length ? ' has-error' : ''}`,

@@ -9,7 +9,7 @@ import { overall, overallText, stateText, actionsFor, stateTone, postBytes } fro
 import { captionCounter } from '../lib/caption.js';
 import { VList } from './vlist.js';
 
-const ROW_HEIGHT = 128;
+const ROW_HEIGHT = 112;
 
 /** id → row (engine `QueueRow`); replaced (never mutated) so the list can reuse rows. */
 const rows = new Map();
@@ -105,7 +105,8 @@ function renderRow(row) {
     h('div', { class: 'qi-title' },
       h('span', { class: `chip tone-${tone}` }, row.state),
       h('span', { class: 'name', title: row.files.map((f) => f.path).join('\n') }, title)),
-    h('div', { class: 'state-text', title: stateText(row) }, stateText(row)),
+    h('div', { class: 'state-text', title: stateText(row) },
+      row.state === 'uploading' ? `Uploading · ${humanBytes(sent)} of ${humanBytes(row.totalBytes)}` : stateText(row)),
     row.files.length > 1
       ? h('progress', {
         class: `post-progress${tone === 'ok' ? ' ok' : ''}`, max: String(Math.max(1, row.totalBytes)), value: String(sent),

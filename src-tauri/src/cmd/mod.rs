@@ -24,7 +24,7 @@ pub enum Pick {
 pub async fn native_dialog(pick: Pick, title: &'static str) -> CmdResult<Vec<PathBuf>> {
     tauri::async_runtime::spawn_blocking(move || {
         let dialog = rfd::FileDialog::new().set_title(title);
-        let picked = match pick {
+        match pick {
             Pick::Files => dialog
                 .add_filter(
                     "Videos and images",
@@ -42,8 +42,7 @@ pub async fn native_dialog(pick: Pick, title: &'static str) -> CmdResult<Vec<Pat
                 .save_file()
                 .into_iter()
                 .collect(),
-        };
-        picked
+        }
     })
     .await
     .map_err(|_| AppError::internal("the file dialog closed unexpectedly"))
