@@ -90,7 +90,12 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
         old.stop().await;
     }
     let settings = AppSettings::load(&state.store)?;
-    let (key, sandbox) = match KeyStore::new().resolve(Account::Layers) {
+    // The keyring may ask the person to unlock it: wait for that off the async workers.
+    let resolved =
+        tauri::async_runtime::spawn_blocking(|| KeyStore::new().resolve(Account::Layers))
+            .await
+            .map_err(|e| AppError::internal(format!("the key lookup stopped: {e}")))?;
+    let (key, sandbox) = match resolved {
         Ok((key, _)) => (key, None),
         Err(e) => {
             if !matches!(e, SecretError::NotConfigured { .. }) {
@@ -253,7 +258,18 @@ async fn run_forever(runner: Runner, stop: watch::Receiver<bool>) {
     loop {
         match runner.run(&Scope::All, stop.clone()).await {
             Ok(RunEnd::Stopped) => return,
-            Ok(RunEnd::Idle | RunEnd::GaveUp) => {}
+            Ok(RunEnd::Idle | RunEnd::GaveUp) => {
+                // A round whose posts were all skipped as duplicates ends `Idle` while more
+                // are queued behind it: go on until nothing is runnable.
+                let now = layers_uploader::queue::store::now_ms();
+                if runner
+                    .store()
+                    .runnable(now, None)
+                    .is_ok_and(|r| !r.is_empty())
+                {
+                    continue;
+                }
+            }
             Err(e) => {
                 tracing::error!("the queue runner stopped: {e}; starting it again in 5 s");
                 tokio::time::sleep(Duration::from_secs(5)).await;

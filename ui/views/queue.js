@@ -9,7 +9,7 @@ import { overall, overallText, stateText, actionsFor, stateTone, postBytes } fro
 import { captionCounter } from '../lib/caption.js';
 import { VList } from './vlist.js';
 
-const ROW_HEIGHT = 112;
+const ROW_HEIGHT = 118;
 
 /** id → row (engine `QueueRow`); replaced (never mutated) so the list can reuse rows. */
 const rows = new Map();
