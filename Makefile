@@ -13,11 +13,15 @@ SAMPLE_DIR ?= $(or $(CARGO_TARGET_DIR),target)/sample-media
 # tray (appindicator), SVG icons (rsvg) and xdo for the Tauri app; node runs the UI unit tests.
 APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev pkg-config libssl-dev \
 	build-essential curl libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
+# The GUI end-to-end tests: a virtual display, WebKit's WebDriver, real pointer/keyboard input
+# and a GTK drag source (xdotool, PyGObject), display screenshots (ImageMagick's import).
+APT_PACKAGES += xvfb webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 imagemagick
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps run run-cli app test lint unit ui-test sample clean-sample bench
+.PHONY: deps run run-cli app test lint unit ui-test sample clean-sample e2e tauri-driver bench
 
-# The benchmarks' baselines also need ImageMagick's `identify`.
-BENCH_APT_PACKAGES := $(APT_PACKAGES) imagemagick
+# The benchmarks' baselines also need ImageMagick's `identify` (already in the list above).
+BENCH_APT_PACKAGES := $(APT_PACKAGES)
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -59,6 +63,7 @@ unit:
 
 test: deps lint ui-test
 	LAYERS_REQUIRE_KEYRING=1 scripts/with-keyring $(CARGO) test --workspace --locked --features layers-uploader/failpoints
+	@$(MAKE) --no-print-directory e2e
 
 # Release binaries (and the examples the benchmarks call) are built once, then every benchmark
 # runs ours and its baseline alternately; BENCH_QUICK=1 checks the suite in a few minutes.
@@ -66,3 +71,15 @@ bench:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
 	nice -n 5 $(CARGO) build --release --workspace --bins --examples --locked
 	python3 bench/run_all.py
+
+# tauri-driver 2 (not the 3.0 alpha) bridges WebDriver to WebKitWebDriver; built once.
+tauri-driver:
+	@command -v tauri-driver >/dev/null 2>&1 || [ -x "$$HOME/.cargo/bin/tauri-driver" ] || \
+	  $(CARGO) install tauri-driver --version '^2' --locked
+
+# The GUI end-to-end tests: the real app in sandbox mode under Xvfb (tests/e2e/run.py).
+# Screenshots of every step land in $(TARGET_DIR)/e2e-artifacts.
+e2e: deps tauri-driver
+	$(CARGO) build --locked -p layers-uploader-app
+	python3 tests/e2e/run.py --app "$(TARGET_DIR)/debug/layers-uploader-app" \
+	  --artifacts "$(TARGET_DIR)/e2e-artifacts"

@@ -1,0 +1,1 @@
+"""Support code of the GUI end-to-end tests (standard library only)."""
