@@ -248,7 +248,8 @@ export function initAdd({ queued }) {
   });
   for (const id of ['grouping-per-file', 'grouping-slideshow']) {
     document.getElementById(id).addEventListener('change', (e) => {
-      if (e.target.checked) { grouping = e.target.value; refresh(); }
+      // Cards become slides (draggable, numbered) or posts again: rebuild every row.
+      if (e.target.checked) { grouping = e.target.value; list.invalidate(); refresh(); }
     });
   }
   document.getElementById('caption').addEventListener('input', updateComposer);

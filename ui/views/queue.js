@@ -107,13 +107,14 @@ function renderRow(row) {
       h('span', { class: 'name', title: row.files.map((f) => f.path).join('\n') }, title)),
     h('div', { class: 'state-text', title: stateText(row) },
       row.state === 'uploading' ? `Uploading · ${humanBytes(sent)} of ${humanBytes(row.totalBytes)}` : stateText(row)),
-    row.files.length > 1
+    // A completed post needs no bars: its line shows the content id (and the caption fix).
+    row.files.length > 1 && row.state !== 'completed'
       ? h('progress', {
         class: `post-progress${tone === 'ok' ? ' ok' : ''}`, max: String(Math.max(1, row.totalBytes)), value: String(sent),
         'aria-label': 'Post upload progress',
       })
       : null,
-    h('div', { class: 'qi-files' }, row.files.map((f) => fileLine(row, f))),
+    row.state === 'completed' ? null : h('div', { class: 'qi-files' }, row.files.map((f) => fileLine(row, f))),
     editing === row.id ? captionEditor(row) : h('div', { class: 'qi-meta' },
       h('span', { class: 'content-id', title: 'Layers content id' }, row.state === 'completed' ? row.containerId ?? '' : ''),
       row.state === 'completed' ? h('button', {

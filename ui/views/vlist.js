@@ -27,6 +27,12 @@ export class VList {
     this.schedule();
   }
 
+  /** Forgets every rendered row, so a change of how rows look (not what they hold) shows. */
+  invalidate() {
+    this.cache = new Map();
+    this.schedule();
+  }
+
   /** Repaints now (after a change the caller needs in the DOM at once). */
   paint() {
     const n = this.items.length;

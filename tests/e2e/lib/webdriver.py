@@ -2,6 +2,7 @@
 the GUI tests need no package from any registry."""
 
 import base64
+import http.client
 import json
 import time
 import urllib.error
@@ -87,8 +88,7 @@ class Session:
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                payload = json.loads(resp.read() or b"{}")
+            payload = self._send(req)
         except urllib.error.HTTPError as e:
             raw = e.read()
             try:
@@ -100,6 +100,21 @@ class Session:
         if isinstance(value, dict) and isinstance(value.get("error"), str) and "message" in value:
             raise WebDriverError(value["error"], value.get("message", ""), f"{method} {path}")
         return value
+
+    def _send(self, req, attempts=4):
+        """tauri-driver forwards each command over a pooled keep-alive connection to
+        WebKitWebDriver; when WebKitWebDriver has just closed that idle connection, the command
+        fails at send time ("client error (SendRequest) … Connection reset by peer") and
+        tauri-driver hangs up on us without an answer. The command never reached the browser,
+        so sending it again is safe."""
+        for attempt in range(attempts):
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read() or b"{}")
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def cmd(self, method, suffix, body=None):
         return self._http(method, f"/session/{self.id}{suffix}", body)
