@@ -642,3 +642,69 @@ fn cancel_stops_a_post_and_list_shows_why() {
     assert_eq!(w.queue_json()[0]["state"], "cancelled");
     assert!(w.completed().is_empty());
 }
+
+#[test]
+fn a_resume_of_more_than_a_round_of_duplicates_skips_every_one() {
+    use layers_uploader::api::types::Grouping;
+    use layers_uploader::queue::runner::QUEUED_PER_ROUND;
+    use layers_uploader::queue::store::{NewBatch, NewFile, NewPost, Store};
+
+    let w = world(SandboxConfig::default());
+    let files = w.images(QUEUED_PER_ROUND + 5, 0);
+    let names = strs(&files);
+    let first = w
+        .cli(&args(&["upload"], &names))
+        .env("LAYERS_WRITES_PER_MINUTE", "0")
+        .output()
+        .unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // The same files queued again (as a watch or the app would) without running: every post
+    // is a duplicate, more of them than one round of the runner looks at.
+    let store = Store::open_in(w.data.path()).unwrap();
+    let posts = files
+        .iter()
+        .map(|f| NewPost {
+            caption: "again".into(),
+            files: vec![NewFile {
+                path: f.clone(),
+                filename: f.file_name().unwrap().to_string_lossy().into_owned(),
+                content_type: "image/jpeg".into(),
+                size_bytes: std::fs::metadata(f).unwrap().len(),
+                mtime_ns: None,
+                sha256: sha256(f),
+            }],
+            rejected: None,
+        })
+        .collect();
+    store
+        .enqueue(&NewBatch {
+            project_id: w.project.clone(),
+            destination: "layers-content".into(),
+            grouping: Grouping::PerFile,
+            force: false,
+            posts,
+        })
+        .unwrap();
+    drop(store);
+    let resumed = w.run(&["resume"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let listed = w.queue_json();
+    let skipped = listed.iter().filter(|p| p["state"] == "skipped").count();
+    let unfinished: Vec<&Value> = listed
+        .iter()
+        .filter(|p| !matches!(p["state"].as_str(), Some("skipped" | "completed")))
+        .collect();
+    assert!(unfinished.is_empty(), "left behind: {unfinished:?}");
+    assert_eq!(skipped, files.len());
+    assert_eq!(w.completed().len(), files.len(), "nothing uploaded twice");
+}

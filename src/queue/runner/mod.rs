@@ -244,10 +244,17 @@ impl Runner {
             let more_coming = feeding.as_ref().is_some_and(|f| *f.borrow());
             let in_outage = self.in_outage();
             let mut exhausted = HashSet::new();
+            let mut settled_without_work = false;
             if !in_outage || tasks.is_empty() {
                 let (work, spent) = self.collect_work(scope, &in_flight)?;
                 exhausted = spent;
+                let looked_at: Vec<i64> = work.iter().map(|p| p.id).collect();
                 let groups = self.reserve_queued(work)?;
+                // A round that only settled posts (every one a duplicate, skipped) started no
+                // task; more may be queued past the round's bound, so look again at once.
+                if groups.is_empty() && !looked_at.is_empty() {
+                    settled_without_work = self.any_terminal(&looked_at)?;
+                }
                 // In an outage only one session probes at a time.
                 let take = if in_outage { 1 } else { usize::MAX };
                 for (_, posts) in groups.into_iter().take(take) {
@@ -257,6 +264,9 @@ impl Runner {
                     let handle = tasks.spawn(async move { runner.drive_session(ids).await });
                     task_posts.insert(handle.id(), posts);
                 }
+            }
+            if tasks.is_empty() && settled_without_work {
+                continue;
             }
             if tasks.is_empty() {
                 if more_coming {
@@ -357,6 +367,16 @@ impl Runner {
             work.push(post);
         }
         Ok((work, exhausted))
+    }
+
+    /// Whether any of these posts has reached a terminal state.
+    fn any_terminal(&self, ids: &[i64]) -> Result<bool, RunError> {
+        for id in ids {
+            if self.inner.store.post(*id)?.state.is_terminal() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn next_wakeup(&self, scope: &Scope) -> Result<Option<i64>, RunError> {

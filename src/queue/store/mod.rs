@@ -10,8 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
 
-mod dest;
 mod controls;
+mod dest;
 mod rows;
 mod types;
 mod watches;
