@@ -9,8 +9,10 @@ same parallelism (3), one finalize per item, three at a time. Runs alternate (ou
 ...); the sandbox is cleared between runs so its disk and quota stay the same for both.
 Target: ours/curl ≤ 1.05 of wall time.
 
-`BENCH_PUT_PIN=1` (analysis, not part of the target): the sandbox runs on core 0 and the client
-side (ours, or curl) on core 1, as if the server did not share the client's CPU.
+It runs twice: with everything sharing the machine's cores (the target's setting), and pinned —
+the sandbox on core 0, the client side (ours, or curl) on core 1 — as a real upload looks,
+where the server is another machine and does not take the client's CPU. `BENCH_PUT_PIN=1`
+runs only the pinned pass, `BENCH_PUT_PIN=0` only the shared one.
 """
 
 import concurrent.futures
@@ -28,9 +30,18 @@ FILES = int(os.environ.get("BENCH_PUT_FILES", "4" if QUICK else "10"))
 MB = int(os.environ.get("BENCH_PUT_MB", "90"))
 PARALLEL = 3
 TARGET_RATIO = 1.05
-PIN = os.environ.get("BENCH_PUT_PIN") == "1"
-CLIENT = ("taskset", "-c", "1") if PIN else ()
-SERVER = ("taskset", "-c", "0") if PIN else ()
+PIN_MODES = {"1": [True], "0": [False]}.get(os.environ.get("BENCH_PUT_PIN", ""), [False, True])
+PIN = False
+CLIENT = ()
+SERVER = ()
+
+
+def pin(on):
+    """Sets where the next pass runs (module globals that ours() and baseline() read)."""
+    global PIN, CLIENT, SERVER
+    PIN = on
+    CLIENT = ("taskset", "-c", "1") if on else ()
+    SERVER = ("taskset", "-c", "0") if on else ()
 
 
 def videos():
@@ -87,6 +98,14 @@ def baseline(sandbox, files, log):
 
 
 def run():
+    rows = []
+    for on in PIN_MODES:
+        pin(on)
+        rows += run_pass()
+    return rows
+
+
+def run_pass():
     files = videos()
     total = sum(os.path.getsize(f) for f in files)
     with start_sandbox(prefix=SERVER) as sandbox:
@@ -100,7 +119,7 @@ def run():
     mib = total / 2**20
     cpu = {k: {"client_cpu_s": round(med([x[1] for x in v]), 2),
                "sandbox_cpu_s": round(med([x[2] for x in v]), 2)} for k, v in logs.items()}
-    return [row("put_throughput", f"{'[pinned: sandbox core 0, client core 1] ' if PIN else ''}{FILES} × {total / FILES / 1e6:.0f} MB per-file, parallel "
+    return [row("put_throughput_pinned" if PIN else "put_throughput", f"{'[pinned: sandbox core 0, client core 1] ' if PIN else ''}{FILES} × {total / FILES / 1e6:.0f} MB per-file, parallel "
                 f"{PARALLEL} (wall s; ours {mib / m:.0f} MiB/s, curl {mib / b:.0f} MiB/s)",
                 round(m, 3), "s", baseline=round(b, 3), baseline_name="curl -T + create/finalize",
                 target=f"ratio ≤ {TARGET_RATIO}", ok=m / b <= TARGET_RATIO,

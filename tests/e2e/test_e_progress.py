@@ -8,7 +8,7 @@ from lib import native
 from lib.app import check_sandbox_has_exactly, wait_all_completed
 from lib.context import E2ETest
 
-LIMIT_MB_S = 3  # what the test types into #bandwidth-limit (MB/s, binary: MiB/s)
+LIMIT_MB_S = 1  # what the test types into #bandwidth-limit (MB/s, binary: MiB/s)
 
 
 class ProgressUnderLimit(E2ETest):
