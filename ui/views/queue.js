@@ -43,7 +43,7 @@ function resultLine(row) {
     return [shown, copy];
   }
   if (row.destination?.startsWith('layers-media:')) {
-    return [h('span', { class: 'content-id asset-id', title: 'Media library asset id' }, row.assetId ?? row.containerId ?? '')];
+    return [h('span', { class: 'content-id asset-id', title: 'Media library asset id' }, row.assetId ?? '')];
   }
   return [
     h('span', { class: 'content-id', title: 'Layers content id' }, row.containerId ?? ''),
