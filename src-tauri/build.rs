@@ -7,6 +7,7 @@ const COMMANDS: &[&str] = &[
     "inspect_paths",
     "thumbnail",
     "enqueue",
+    "enqueue_url",
     "queue_list",
     "queue_action",
     "fix_caption",

@@ -3,7 +3,7 @@
 
 import { invoke, listen, onDragHover, errorText } from './ipc.js';
 import { showError } from './dom.js';
-import { initAdd, addPaths } from './views/add.js';
+import { initAdd, addPaths, setLoopsReady } from './views/add.js';
 import { initQueue } from './views/queue.js';
 import { initWatch, reloadWatches } from './views/watch.js';
 import { initSettings, loadSettings, showKey } from './views/settings.js';
@@ -43,6 +43,7 @@ function showStatus(s) {
   conn.append(dot, label);
   if (s.organization && s.mode === 'live') conn.append(document.createElement('br'), s.organization);
   showKey(s);
+  setLoopsReady(Boolean(s.loops));
 }
 
 async function main() {

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use layers_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use layers_uploader::api::types::Project;
-use layers_uploader::api::{LayersClient, DEFAULT_API_BASE};
+use layers_uploader::api::{LayersClient, LoopsClient, DEFAULT_API_BASE, DEFAULT_LOOPS_BASE};
 use layers_uploader::queue::lock::{LockError, RunLock};
-use layers_uploader::queue::{QueueEvent, RunEnd, Runner, RunnerConfig, Scope};
+use layers_uploader::queue::{Clients, QueueEvent, RunEnd, Runner, RunnerConfig, Scope};
 use layers_uploader::secrets::{Account, ApiKey, KeyStore, SecretError};
 use layers_uploader::transfer::{BandwidthLimiter, Transfer};
 use sha2::{Digest, Sha256};
@@ -28,6 +28,8 @@ const LOCK_RETRY: Duration = Duration::from_secs(5);
 /// A connection and, when this process holds the lock, its queue run.
 pub struct Engine {
     pub client: LayersClient,
+    /// Loops, when a Loops key is configured (or the embedded sandbox serves Loops too).
+    pub loops: Option<LoopsClient>,
     pub projects: Vec<Project>,
     run: Option<QueueRun>,
     lock_waiter: Option<JoinHandle<()>>,
@@ -44,6 +46,14 @@ struct QueueRun {
 }
 
 impl Engine {
+    /// The clients the runner drives posts with.
+    fn clients(&self) -> Clients {
+        Clients {
+            layers: Some(self.client.clone()),
+            loops: self.loops.clone(),
+        }
+    }
+
     /// Wakes the runner (new posts, a resumed post); a no-op when another process runs the queue.
     pub fn wake(&self) {
         if let Some(run) = &self.run {
@@ -71,6 +81,48 @@ pub fn sandbox_key(data_dir: &Path) -> Result<ApiKey, SecretError> {
     let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
     let secret = hex::encode(&digest[..16]);
     ApiKey::layers(&format!("lp_live_sandbox_{secret}"))
+}
+
+/// The Loops key for the embedded sandbox (it accepts any bearer): derived like
+/// [`sandbox_key`], opens nothing but the local sandbox, never stored.
+pub fn sandbox_loops_key(data_dir: &Path) -> Result<ApiKey, SecretError> {
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    ApiKey::new(&format!("loops_sandbox_{}", hex::encode(&digest[16..])))
+}
+
+/// The Loops client: the embedded sandbox's in offline mode, else Loops' own key (keyring or
+/// `LOOPS_API_KEY`) at `LOOPS_API_BASE` or the documented default; `None` without a key (Loops
+/// posts then stay queued and say so).
+async fn loops_client(sandbox_base: Option<&str>, data_dir: &Path) -> Option<LoopsClient> {
+    let (base, key) = match sandbox_base {
+        Some(base) => (base.to_string(), sandbox_loops_key(data_dir).ok()?),
+        None => {
+            let resolved =
+                tauri::async_runtime::spawn_blocking(|| KeyStore::new().resolve(Account::Loops))
+                    .await
+                    .ok()?;
+            let key = match resolved {
+                Ok((key, _)) => key,
+                Err(SecretError::NotConfigured { .. }) => return None,
+                Err(e) => {
+                    tracing::warn!("no usable Loops key ({e}); Loops uploads wait for one");
+                    return None;
+                }
+            };
+            let base = std::env::var("LOOPS_API_BASE")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_LOOPS_BASE.to_string());
+            (base, key)
+        }
+    };
+    match LoopsClient::new(&base, key) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("cannot use the Loops API at {base}: {e}");
+            None
+        }
+    }
 }
 
 /// The Layers base: `LAYERS_API_BASE` or the documented default.
@@ -111,6 +163,7 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
     let mode = if sandbox.is_some() { "sandbox" } else { "live" };
     let key_id = key.key_id().map(str::to_owned);
     let client = LayersClient::new(&base, key)?;
+    let loops = loops_client(sandbox.as_ref().map(|(b, _)| b.as_str()), &state.data_dir).await;
     let checked = async {
         let me = client.whoami().await?;
         let projects = client.list_all_projects().await?;
@@ -139,8 +192,10 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
         .clone()
         .filter(|p| projects.iter().any(|x| &x.id == p))
         .or_else(|| projects.first().map(|p| p.id.clone()));
+    let has_loops = loops.is_some();
     let mut engine = Engine {
         client,
+        loops,
         projects,
         run: None,
         lock_waiter: None,
@@ -154,13 +209,14 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
             key_id,
             organization: Some(me.organization_name.clone()),
             runner: "stopped".into(),
+            loops: has_loops,
             message: project
                 .is_none()
                 .then(|| "This key sees no project: create one in Layers first".into()),
         }
     });
     match RunLock::acquire(&state.data_dir) {
-        Ok(lock) => engine.run = Some(start_run(app, &engine.client, &settings, mode, lock)?),
+        Ok(lock) => engine.run = Some(start_run(app, engine.clients(), &settings, mode, lock)?),
         Err(e @ LockError::Held { .. }) => {
             state.set_status(|s| {
                 s.runner = "held".into();
@@ -195,7 +251,7 @@ async fn wait_for_lock<R: Runtime>(app: AppHandle<R>) {
             }
         };
         let mode = state.status().mode;
-        match start_run(&app, &engine.client, &settings, &mode, lock) {
+        match start_run(&app, engine.clients(), &settings, &mode, lock) {
             Ok(run) => {
                 engine.run = Some(run);
                 engine.lock_waiter = None;
@@ -212,7 +268,7 @@ async fn wait_for_lock<R: Runtime>(app: AppHandle<R>) {
 
 fn start_run<R: Runtime>(
     app: &AppHandle<R>,
-    client: &LayersClient,
+    clients: Clients,
     settings: &AppSettings,
     mode: &str,
     lock: RunLock,
@@ -235,7 +291,7 @@ fn start_run<R: Runtime>(
         },
         ..defaults
     };
-    let runner = Runner::new(state.store.clone(), client.clone(), transfer, config);
+    let runner = Runner::with_clients(state.store.clone(), clients, transfer, config);
     let (stop, stop_rx) = watch::channel(false);
     let forwarder = tauri::async_runtime::spawn(forward_events(
         app.clone(),
@@ -331,7 +387,7 @@ pub async fn restart_run<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
         .map_err(|e| AppError::new(ErrorCode::NotReady, e.to_string()))?;
     let settings = AppSettings::load(&state.store)?;
     let mode = state.status().mode;
-    engine.run = Some(start_run(app, &engine.client, &settings, &mode, lock)?);
+    engine.run = Some(start_run(app, engine.clients(), &settings, &mode, lock)?);
     Ok(())
 }
 

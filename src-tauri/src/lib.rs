@@ -110,6 +110,7 @@ pub fn run(started: Instant) {
             cmd::inspect::inspect_paths,
             cmd::inspect::thumbnail,
             cmd::queue::enqueue,
+            cmd::queue::enqueue_url,
             cmd::queue::queue_list,
             cmd::queue::queue_action,
             cmd::queue::fix_caption,

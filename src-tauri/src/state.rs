@@ -31,6 +31,8 @@ pub struct Status {
     pub organization: Option<String>,
     /// `running`, `held` (another process runs the queue) or `stopped`.
     pub runner: String,
+    /// Whether Loops email assets can upload (a Loops key is configured, or the sandbox).
+    pub loops: bool,
     /// A sentence for the banner when something needs the user.
     pub message: Option<String>,
 }

@@ -106,3 +106,16 @@ export function stateTone(state) {
   if (state === 'cancelled') return 'muted';
   return 'active';
 }
+
+const MEDIA_KINDS = { image: 'image', video: 'video', audio: 'audio', logo: 'logo', reference_image: 'reference image' };
+
+/** The short destination label of a row ("Media library · logo", "Loops", "From URL"). */
+export function destinationLabel(destination) {
+  if (destination === 'loops') return 'Loops';
+  if (destination === 'layers-url-fetch') return 'Layers content · from URL';
+  if (destination?.startsWith('layers-media:')) {
+    const kind = destination.slice('layers-media:'.length);
+    return `Media library · ${MEDIA_KINDS[kind] ?? kind}`;
+  }
+  return 'Layers content';
+}

@@ -53,3 +53,12 @@ test('states say why and offer the right buttons', () => {
   assert.equal(stateTone('blocked'), 'warn');
   assert.equal(stateTone('failed'), 'bad');
 });
+
+test('each destination has a short label for its queue rows', async () => {
+  const { destinationLabel } = await import('../lib/queue-model.js');
+  assert.equal(destinationLabel('layers-content'), 'Layers content');
+  assert.equal(destinationLabel('layers-media:logo'), 'Media library · logo');
+  assert.equal(destinationLabel('layers-media:reference_image'), 'Media library · reference image');
+  assert.equal(destinationLabel('loops'), 'Loops');
+  assert.equal(destinationLabel('layers-url-fetch'), 'Layers content · from URL');
+});

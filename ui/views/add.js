@@ -1,6 +1,7 @@
 // The Add view: the drop zone, a card per file with its thumbnail, figures, platform badges,
 // fit issues and hard errors; the per-file / slideshow switch with reorderable slides; the
-// batch caption with its counter; Upload.
+// batch caption with its counter; the destination picker (Layers content, the media library,
+// Loops); "Add from URL"; Upload.
 
 import { invoke, assetUrl, errorText } from '../ipc.js';
 import { h, showError } from '../dom.js';
@@ -18,6 +19,35 @@ let grouping = 'per-file';
 const thumbs = new Map(); // path → asset URL, or null while loading / when none
 let list;
 let onQueued = () => {};
+let loopsReady = true;
+
+/** The picked destination: `layers-content`, `layers-media:KIND` or `loops`. */
+function destination() {
+  return document.getElementById('destination').value;
+}
+
+/** Grouping and caption are Layers content's: the media library and Loops take files one by one. */
+function isContent() {
+  return destination() === 'layers-content';
+}
+
+function destinationNote() {
+  const d = destination();
+  if (d === 'loops') {
+    return `Each image becomes a Loops email asset (JPEG, PNG, GIF or WebP up to 4 MB); captions and grouping do not apply.${
+      loopsReady ? '' : ' A Loops API key is needed: set LOOPS_API_KEY or run “layers-upload login --loops”; until then these uploads wait in the queue.'}`;
+  }
+  if (d.startsWith('layers-media:')) {
+    return 'Each file goes to the Layers media library on its own; captions and grouping do not apply.';
+  }
+  return '';
+}
+
+/** Told by the app when the connection changes: whether Loops uploads can run. */
+export function setLoopsReady(ready) {
+  loopsReady = ready;
+  if (list) refresh();
+}
 
 function kindOf(r) {
   return r?.kind ?? 'unknown';
@@ -31,7 +61,9 @@ function fitIssues(r) {
 
 /** Cards that would be uploaded (no hard error) and those that would not. */
 function split() {
-  const ok = items.filter((it) => (it.r.errors ?? []).length === 0);
+  // The media library and Loops check each file against their own rules (audio, logos…): a
+  // file that breaks them is queued as failed with the reason, so every card goes.
+  const ok = isContent() ? items.filter((it) => (it.r.errors ?? []).length === 0) : items.slice();
   return { ok, bad: items.length - ok.length };
 }
 
@@ -52,7 +84,7 @@ function renderCard(it, index) {
   const r = it.r;
   const kind = kindOf(r);
   const name = baseName(it.path);
-  const slideshow = grouping === 'slideshow';
+  const slideshow = grouping === 'slideshow' && isContent();
   const issues = fitIssues(r);
   const errors = r.errors ?? [];
   requestThumb(it);
@@ -160,12 +192,13 @@ function updateComposer() {
   const upload = document.getElementById('upload');
   const note = document.getElementById('upload-note');
   let problem = '';
-  if (c.over) problem = `The caption is ${-c.remaining} too long.`;
+  if (!isContent()) problem = ok.length ? '' : 'Nothing here can be uploaded.';
+  else if (c.over) problem = `The caption is ${-c.remaining} too long.`;
   else if (!ok.length) problem = 'Nothing here can be uploaded.';
   else if (grouping === 'slideshow' && ok.some((it) => it.r.kind === 'video')) problem = 'Slideshows are images only: remove the videos or upload per file.';
   else if (grouping === 'slideshow' && ok.length > 10) problem = `A slideshow takes at most 10 images; ${ok.length} are here.`;
   upload.disabled = Boolean(problem);
-  const posts = grouping === 'slideshow' ? 1 : ok.length;
+  const posts = grouping === 'slideshow' && isContent() ? 1 : ok.length;
   upload.textContent = posts > 1 ? `Upload ${count(posts)} posts` : 'Upload';
   note.textContent = problem || (bad ? `${bad} file${bad === 1 ? '' : 's'} with errors stay${bad === 1 ? 's' : ''} here.` : '');
 }
@@ -175,7 +208,15 @@ function refresh() {
   document.getElementById('view-add').classList.toggle('has-cards', has);
   document.getElementById('add-toolbar').hidden = !has;
   document.getElementById('composer').hidden = !has;
-  document.getElementById('slideshow-hint').hidden = !(has && grouping === 'slideshow');
+  const content = isContent();
+  document.getElementById('slideshow-hint').hidden = !(has && content && grouping === 'slideshow');
+  for (const id of ['grouping-per-file', 'grouping-slideshow', 'caption']) {
+    document.getElementById(id).disabled = !content;
+  }
+  document.getElementById('caption').closest('.caption-field').hidden = !content;
+  const note = document.getElementById('destination-note');
+  note.textContent = destinationNote();
+  note.hidden = !(has && note.textContent);
   const navCount = document.getElementById('nav-add-count');
   navCount.hidden = !has;
   navCount.textContent = count(items.length);
@@ -212,19 +253,47 @@ async function upload() {
     const reply = await invoke('enqueue', {
       request: {
         paths: ok.map((it) => it.path),
-        grouping,
-        caption: document.getElementById('caption').value,
-        destination: document.getElementById('destination').value,
+        grouping: isContent() ? grouping : 'per-file',
+        caption: isContent() ? document.getElementById('caption').value : '',
+        destination: destination(),
       },
     });
     const sent = new Set(ok.map((it) => it.path));
     items = items.filter((it) => !sent.has(it.path));
-    document.getElementById('caption').value = '';
+    if (isContent()) document.getElementById('caption').value = '';
     refresh();
     onQueued(reply);
   } catch (e) {
     showError(errorText(e));
     updateComposer();
+  }
+}
+
+/** "Add from URL": the URLs (one per line or space-separated) become one URL-fetch post. */
+async function addFromUrl(e) {
+  e.preventDefault();
+  const field = document.getElementById('add-url');
+  const note = document.getElementById('add-url-note');
+  const urls = field.value.split(/\s+/).filter(Boolean);
+  if (!urls.length) {
+    note.textContent = 'Paste one or more https URLs first.';
+    return;
+  }
+  const button = document.getElementById('add-url-submit');
+  button.disabled = true;
+  note.textContent = '';
+  try {
+    const reply = await invoke('enqueue_url', {
+      request: { urls, caption: document.getElementById('add-url-caption').value },
+    });
+    field.value = '';
+    document.getElementById('add-url-caption').value = '';
+    note.textContent = `Queued: Layers fetches ${urls.length === 1 ? 'the URL' : `all ${urls.length} URLs`} in one call (all or nothing). A link that expired reads as “could not be fetched”.`;
+    onQueued(reply);
+  } catch (err) {
+    note.textContent = errorText(err);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -253,6 +322,8 @@ export function initAdd({ queued }) {
     });
   }
   document.getElementById('caption').addEventListener('input', updateComposer);
+  document.getElementById('destination').addEventListener('change', () => { list.invalidate(); refresh(); });
+  document.getElementById('add-url-form').addEventListener('submit', addFromUrl);
   document.getElementById('upload').addEventListener('click', upload);
   document.getElementById('clear-cards').addEventListener('click', () => { items = []; refresh(); });
   refresh();

@@ -1,11 +1,12 @@
 // The Queue view: every post with its state, per-file and overall progress (rate, ETA),
-// pause / resume / cancel / retry, content ids of completed posts and a caption fix for them.
+// pause / resume / cancel / retry, each post's destination, what a completed post became
+// (content id, media asset id, Loops final URL, copyable) and a caption fix for content.
 // It is rebuilt from the engine (`queue_list`) and kept live by `queue-event`s.
 
 import { invoke, listen, errorText } from '../ipc.js';
 import { h, showError, perFrame, debounce } from '../dom.js';
 import { count, etaText, rateText, humanBytes } from '../lib/format.js';
-import { overall, overallText, stateText, actionsFor, stateTone, postBytes } from '../lib/queue-model.js';
+import { overall, overallText, stateText, actionsFor, stateTone, postBytes, destinationLabel } from '../lib/queue-model.js';
 import { captionCounter } from '../lib/caption.js';
 import { VList } from './vlist.js';
 
@@ -18,6 +19,39 @@ const progress = new Map();
 let order = [];
 let list;
 let editing = null; // post id whose caption is being fixed
+/** id → the runner's last note on a post that waits where it is (no Loops key…). */
+const notes = new Map();
+
+/** What a completed post became: its id (and for Loops the public URL to copy). */
+function resultLine(row) {
+  if (row.state !== 'completed') return [h('span', { class: 'content-id' }, '')];
+  if (row.destination === 'loops') {
+    const url = row.finalUrl ?? '';
+    const shown = h('span', { class: 'content-id final-url', title: 'Loops email asset URL (select or copy it)' }, url);
+    const copy = h('button', {
+      class: 'button button-small copy-url', 'aria-label': `Copy ${url}`,
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(url);
+          copy.textContent = 'Copied';
+        } catch {
+          getSelection()?.selectAllChildren(shown);
+          showError('Could not copy: the URL is selected, press Ctrl+C.');
+        }
+      },
+    }, 'Copy URL');
+    return [shown, copy];
+  }
+  if (row.destination?.startsWith('layers-media:')) {
+    return [h('span', { class: 'content-id asset-id', title: 'Media library asset id' }, row.assetId ?? '')];
+  }
+  return [
+    h('span', { class: 'content-id', title: 'Layers content id' }, row.containerId ?? ''),
+    h('button', {
+      class: 'link-button caption-fix', onclick: () => { editing = row.id; rerender(row.id); },
+    }, 'Fix caption'),
+  ];
+}
 
 function sortRows() {
   // Newest batch first; a batch's posts in their own order.
@@ -86,7 +120,7 @@ function rerender(id) {
 
 function renderRow(row) {
   const a = actionsFor(row.state);
-  const names = row.files.map((f) => f.filename);
+  const names = row.files.length ? row.files.map((f) => f.filename) : row.sourceUrls ?? [];
   const title = names.length > 1
     ? `${row.grouping === 'slideshow' ? 'Slideshow' : 'Post'} · ${names[0]} +${names.length - 1}`
     : names[0] ?? `Post ${row.id}`;
@@ -104,9 +138,11 @@ function renderRow(row) {
   h('div', { class: 'qi-main' },
     h('div', { class: 'qi-title' },
       h('span', { class: `chip tone-${tone}` }, row.state),
-      h('span', { class: 'name', title: row.files.map((f) => f.path).join('\n') }, title)),
+      h('span', { class: 'name', title: row.files.length ? row.files.map((f) => f.path).join('\n') : names.join('\n') }, title),
+      h('span', { class: 'destination-label' }, destinationLabel(row.destination))),
     h('div', { class: 'state-text', title: stateText(row) },
-      row.state === 'uploading' ? `Uploading · ${humanBytes(sent)} of ${humanBytes(row.totalBytes)}` : stateText(row)),
+      row.state === 'uploading' ? `Uploading · ${humanBytes(sent)} of ${humanBytes(row.totalBytes)}`
+        : row.state === 'queued' && notes.has(row.id) ? `Queued · ${notes.get(row.id)}` : stateText(row)),
     // A completed post needs no bars: its line shows the content id (and the caption fix).
     row.files.length > 1 && row.state !== 'completed'
       ? h('progress', {
@@ -115,11 +151,7 @@ function renderRow(row) {
       })
       : null,
     row.state === 'completed' ? null : h('div', { class: 'qi-files' }, row.files.map((f) => fileLine(row, f))),
-    editing === row.id ? captionEditor(row) : h('div', { class: 'qi-meta' },
-      h('span', { class: 'content-id', title: 'Layers content id' }, row.state === 'completed' ? row.containerId ?? '' : ''),
-      row.state === 'completed' ? h('button', {
-        class: 'link-button caption-fix', onclick: () => { editing = row.id; rerender(row.id); },
-      }, 'Fix caption') : null)),
+    editing === row.id ? captionEditor(row) : h('div', { class: 'qi-meta' }, ...resultLine(row))),
   h('div', { class: 'qi-actions' },
     button('pause', 'Pause', 'pause'),
     button('resume', 'Resume', 'resume'),
@@ -174,6 +206,8 @@ function onEvent(ev) {
     const r = rows.get(ev.postId);
     if (!r) { reloadSoon(); return; }
     const next = { ...r, state: ev.state, error: ev.error ?? null, nextAttemptAt: ev.nextAttemptAt ?? null };
+    if (ev.note && ev.note.startsWith('left in the queue')) notes.set(ev.postId, ev.note);
+    else if (ev.state !== 'queued') notes.delete(ev.postId);
     rows.set(ev.postId, next);
     if (['completed', 'failed', 'blocked', 'skipped'].includes(ev.state)) {
       document.getElementById('queue-announcer').textContent = `${next.files[0]?.filename ?? `Post ${ev.postId}`}: ${ev.state}`;

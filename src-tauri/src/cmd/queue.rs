@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use layers_uploader::api::types::Grouping;
 use layers_uploader::api::IdempotencyKey;
+use layers_uploader::queue::dest::submit::{
+    submit_loops, submit_media, submit_url_fetch, Submission, SubmitError,
+};
 use layers_uploader::queue::plan::{check_caption, plan_posts};
 use layers_uploader::queue::store::{Change, NewBatch, PostError, StoredPost};
-use layers_uploader::queue::{PostEvent, PostState, Store};
+use layers_uploader::queue::{DestinationKind, PostEvent, PostState, Store};
 use serde::{Deserialize, Serialize};
 use tauri::State;
 
@@ -16,9 +19,8 @@ use crate::engine;
 use crate::error::{AppError, CmdResult};
 use crate::state::AppState;
 
-/// The one destination the engine has today. The per-batch destination picker ("Layers
-/// content", the media library, Loops, "Add from URL") plugs in here when the engine's
-/// destinations land: the UI already sends `destination`.
+/// The default destination of a batch: Layers content by direct upload. The picker may also
+/// send `layers-media:KIND` (the media library) or `loops` (Loops email assets).
 pub const DESTINATION_CONTENT: &str = "layers-content";
 
 /// What the Upload button sends: the cards' paths in order (slides in slide order).
@@ -69,11 +71,43 @@ pub struct QueueRow {
     pub updated_at: i64,
     pub total_bytes: u64,
     pub files: Vec<QueueFile>,
+    /// The media library asset id of a completed media post.
+    pub asset_id: Option<String>,
+    /// The public URL of a completed Loops email asset.
+    pub final_url: Option<String>,
+    /// The media URLs of a URL-fetch post (it has no local files).
+    pub source_urls: Vec<String>,
+}
+
+/// What "Add from URL" sends: 1–10 http(s) URLs fetched as one post, and its caption.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlFetchRequest {
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub caption: String,
+}
+
+/// A string field of the completed post's JSON (`assetId`, `finalUrl`), if present.
+fn json_field(content_json: Option<&str>, field: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(content_json?).ok()?;
+    value.get(field)?.as_str().map(str::to_owned)
 }
 
 impl From<StoredPost> for QueueRow {
     fn from(p: StoredPost) -> QueueRow {
+        let completed = p.state == PostState::Completed;
+        let done_field = |field| {
+            completed
+                .then(|| json_field(p.content_json.as_deref(), field))
+                .flatten()
+        };
+        let asset_id = done_field("assetId");
+        let final_url = done_field("finalUrl");
         QueueRow {
+            asset_id,
+            final_url,
+            source_urls: p.source_urls,
             id: p.id,
             batch_id: p.batch_id,
             state: p.state,
@@ -106,15 +140,36 @@ impl From<StoredPost> for QueueRow {
 /// as it is now.
 pub fn enqueue_batch(state: &AppState, req: &EnqueueRequest) -> CmdResult<EnqueueReply> {
     let destination = req.destination.as_deref().unwrap_or(DESTINATION_CONTENT);
-    if destination != DESTINATION_CONTENT {
-        return Err(AppError::invalid(format!(
-            "unknown destination {destination:?}: this version uploads to Layers content"
-        )));
+    let kind = match DestinationKind::parse(destination) {
+        Some(k @ (DestinationKind::LayersContent
+        | DestinationKind::LayersMedia(_)
+        | DestinationKind::Loops)) => k,
+        _ => {
+            return Err(AppError::invalid(format!(
+                "unknown destination {destination:?}: choose Layers content, the media library or Loops"
+            )))
+        }
+    };
+    if kind == DestinationKind::LayersContent {
+        check_caption(&req.caption).map_err(|e| AppError::invalid(e.message))?;
     }
-    check_caption(&req.caption).map_err(|e| AppError::invalid(e.message))?;
     let files = expand_granted(state, &req.paths)?;
     if files.is_empty() {
         return Err(AppError::invalid("add files first: nothing to upload"));
+    }
+    let submitted = match kind {
+        DestinationKind::LayersMedia(media) => Some(submit_media(
+            &state.store,
+            &state.project()?,
+            media,
+            &files,
+            false,
+        )),
+        DestinationKind::Loops => Some(submit_loops(&state.store, &files, false)),
+        _ => None,
+    };
+    if let Some(submitted) = submitted {
+        return submitted.map(reply).map_err(submit_error);
     }
     let project = state.project()?;
     let inspections = state.inspector.inspect_all(&files);
@@ -128,6 +183,45 @@ pub fn enqueue_batch(state: &AppState, req: &EnqueueRequest) -> CmdResult<Enqueu
         posts,
     })?;
     Ok(EnqueueReply { batch_id, post_ids })
+}
+
+/// Queues one URL-fetch post: Layers fetches every URL in one atomic call.
+pub fn enqueue_urls(state: &AppState, req: &UrlFetchRequest) -> CmdResult<EnqueueReply> {
+    let urls: Vec<String> = req
+        .urls
+        .iter()
+        .flat_map(|u| u.split_whitespace())
+        .map(str::to_owned)
+        .collect();
+    submit_url_fetch(&state.store, &state.project()?, &urls, &req.caption)
+        .map(reply)
+        .map_err(submit_error)
+}
+
+fn reply(s: Submission) -> EnqueueReply {
+    EnqueueReply {
+        batch_id: s.batch_id,
+        post_ids: s.post_ids,
+    }
+}
+
+/// The engine's refusal as `{code, message}`: its messages already say what to fix.
+fn submit_error(e: SubmitError) -> AppError {
+    match e {
+        SubmitError::Local(e) => AppError::invalid(e.message),
+        SubmitError::Store(e) => e.into(),
+    }
+}
+
+/// "Add from URL": queues the URL-fetch and wakes the runner.
+#[tauri::command]
+pub async fn enqueue_url(
+    state: State<'_, AppState>,
+    request: UrlFetchRequest,
+) -> CmdResult<EnqueueReply> {
+    let reply = enqueue_urls(state.inner(), &request)?;
+    engine::wake(&state).await;
+    Ok(reply)
 }
 
 /// Upload: queues the batch and wakes the runner.
@@ -253,6 +347,14 @@ pub async fn fix_caption(
 ) -> CmdResult<QueueRow> {
     check_caption(&caption).map_err(|e| AppError::invalid(e.message))?;
     let post = state.store.post(post_id)?;
+    if !matches!(
+        DestinationKind::parse(&post.destination),
+        Some(DestinationKind::LayersContent | DestinationKind::LayersUrlFetch)
+    ) {
+        return Err(AppError::invalid(
+            "only Layers content has a caption; media library and Loops assets have none",
+        ));
+    }
     let container =
         match (&post.state, &post.container_id) {
             (PostState::Completed, Some(c)) => c.clone(),
@@ -360,11 +462,103 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.message.contains("2201"), "{}", e.message);
         let mut elsewhere = request(vec![a], Grouping::PerFile);
-        elsewhere.destination = Some("loops".into());
+        elsewhere.destination = Some("dropbox".into());
         assert_eq!(
             enqueue_batch(&s, &elsewhere).unwrap_err().code,
             ErrorCode::InvalidInput
         );
+    }
+
+    #[test]
+    fn each_destination_makes_a_batch_of_its_own_kind_and_foreign_paths_stay_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = state(dir.path());
+        let a = image(dir.path(), "a.png");
+        let foreign = image(dir.path(), "foreign.png");
+        s.grants().grant([&a]);
+        for (destination, want) in [
+            ("layers-media:logo", "layers-media:logo"),
+            (
+                "layers-media:reference_image",
+                "layers-media:reference_image",
+            ),
+            ("loops", "loops"),
+        ] {
+            let mut req = request(vec![a.clone()], Grouping::PerFile);
+            req.destination = Some(destination.into());
+            let reply = enqueue_batch(&s, &req).unwrap();
+            assert_eq!(reply.post_ids.len(), 1, "{destination}");
+            let row = QueueRow::from(s.store.post(reply.post_ids[0]).unwrap());
+            assert_eq!(row.destination, want);
+            assert_eq!(
+                row.state,
+                PostState::Queued,
+                "{destination}: {:?}",
+                row.error
+            );
+            assert_eq!(row.files[0].filename, "a.png");
+            let mut sneaky = request(vec![a.clone(), foreign.clone()], Grouping::PerFile);
+            sneaky.destination = Some(destination.into());
+            let e = enqueue_batch(&s, &sneaky).unwrap_err();
+            assert_eq!(e.code, ErrorCode::PathNotGranted, "{destination}");
+        }
+        assert_eq!(
+            s.store.list(None).unwrap().len(),
+            3,
+            "nothing of the refused ones"
+        );
+    }
+
+    #[test]
+    fn urls_become_one_url_fetch_post_and_bad_urls_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = state(dir.path());
+        let reply = enqueue_urls(
+            &s,
+            &UrlFetchRequest {
+                urls: vec!["https://cdn.example.com/a.jpg\nhttps://cdn.example.com/b.jpg".into()],
+                caption: "From the CDN".into(),
+            },
+        )
+        .unwrap();
+        let rows = list_rows(&s.store).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, reply.post_ids[0]);
+        assert_eq!(rows[0].destination, "layers-url-fetch");
+        assert_eq!(rows[0].caption, "From the CDN");
+        assert_eq!(rows[0].source_urls.len(), 2);
+        let e = enqueue_urls(
+            &s,
+            &UrlFetchRequest {
+                urls: vec!["ftp://x/y.jpg".into()],
+                caption: String::new(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(e.message.contains("ftp://x/y.jpg"), "{}", e.message);
+        let none = UrlFetchRequest {
+            urls: vec!["  ".into()],
+            caption: String::new(),
+        };
+        assert_eq!(
+            enqueue_urls(&s, &none).unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+        assert_eq!(list_rows(&s.store).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_completed_rows_asset_id_and_final_url_come_from_its_json() {
+        let json =
+            r#"{"success":true,"emailAssetId":"ea_1","finalUrl":"https://cdn.loops.so/x.png"}"#;
+        assert_eq!(
+            json_field(Some(json), "finalUrl").as_deref(),
+            Some("https://cdn.loops.so/x.png")
+        );
+        assert_eq!(json_field(Some(json), "assetId"), None);
+        assert_eq!(json_field(Some("not json"), "assetId"), None);
+        assert_eq!(json_field(None, "assetId"), None);
     }
 
     #[test]
