@@ -166,7 +166,7 @@ pub fn export(data_dir: &Path, out: &Path) -> Result<ExportReport, DiagnosticsEr
 /// The default bundle name: `layers-uploader-diagnostics-YYYYMMDD-HHMMSS.zip`.
 pub fn default_bundle_name() -> String {
     let secs = unix_now();
-    let (y, m, d) = zip::civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::queue::time::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     format!(
         "layers-uploader-diagnostics-{y:04}{m:02}{d:02}-{:02}{:02}{:02}.zip",

@@ -6,6 +6,8 @@ use std::io::{self, Read, Write};
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
+use crate::queue::time::civil_from_days;
+
 /// One finished entry, remembered for the central directory.
 struct Entry {
     name: String,
@@ -196,20 +198,6 @@ fn dos_stamp(unix_secs: i64) -> (u16, u16) {
     let time = ((rem / 3600) << 11) | (((rem % 3600) / 60) << 5) | ((rem % 60) / 2);
     let date = ((y - 1980).clamp(0, 127) << 9) | (m << 5) | d;
     (time as u16, date as u16)
-}
-
-/// Howard Hinnant's days-to-civil: (year, month 1-12, day 1-31).
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
