@@ -29,8 +29,13 @@ class WatchFolder(E2ETest):
         row = f'.watch-row[data-path="{folder}"]'
 
         def tally():
-            return (first_number(app.find(f"{row} .watch-taken").text),
-                    first_number(app.find(f"{row} .watch-skipped").text))
+            # One script reads both counts: the row re-renders as reports arrive, so an
+            # element found in one request may be gone by the next.
+            taken, skipped = app.js(
+                "const r = document.querySelector(arguments[0]);"
+                "const t = (c) => (r && r.querySelector(c) || {}).textContent || '';"
+                "return [t('.watch-taken'), t('.watch-skipped')];", row)
+            return first_number(taken), first_number(skipped)
 
         with app.step("short settle time"):
             app.nav("settings")
@@ -47,7 +52,7 @@ class WatchFolder(E2ETest):
             app.wait(lambda: dialog not in native.visible_windows(app.env),
                      "the chooser to close", 30)
             app.wait(lambda: app.exists(row), f"{row} to appear", 30)
-            self.assertEqual(tally(), (0, 0))
+            app.wait(lambda: tally() == (0, 0), "the new watch row to count 0 and 0", 30)
         with app.step("copy a file in and see it taken"):
             shutil.copyfile(src, os.path.join(folder, "launch-carousel.jpg"))
             app.wait(lambda: tally() == (1, 0), "the watch row to count 1 taken", 90)
