@@ -68,10 +68,7 @@ impl Destination for LayersContent {
     ) -> BoxFuture<'a, Result<Reservation, ApiError>> {
         Box::pin(async move {
             let request: CreateUploadSessionRequest =
-                serde_json::from_str(request_json).map_err(|e| ApiError::Unexpected {
-                    status: 0,
-                    excerpt: format!("the stored session request cannot be read: {e}"),
-                })?;
+                super::stored_request(request_json, "session")?;
             let created = self
                 .client
                 .create_upload_session(project, &request, key)

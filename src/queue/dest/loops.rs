@@ -72,11 +72,7 @@ impl Destination for LoopsAssets {
         _posts: &'a [StoredPost],
     ) -> BoxFuture<'a, Result<Reservation, ApiError>> {
         Box::pin(async move {
-            let request: LoopsCreateRequest =
-                serde_json::from_str(request_json).map_err(|e| ApiError::Unexpected {
-                    status: 0,
-                    excerpt: format!("the stored create request cannot be read: {e}"),
-                })?;
+            let request: LoopsCreateRequest = super::stored_request(request_json, "create")?;
             let created = self.client.create_upload(&request).await?;
             Ok(Reservation {
                 response_json: serde_json::to_string(&created).unwrap_or_default(),

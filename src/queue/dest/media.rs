@@ -64,11 +64,7 @@ impl Destination for LayersMedia {
         _posts: &'a [StoredPost],
     ) -> BoxFuture<'a, Result<Reservation, ApiError>> {
         Box::pin(async move {
-            let request: MediaPresignRequest =
-                serde_json::from_str(request_json).map_err(|e| ApiError::Unexpected {
-                    status: 0,
-                    excerpt: format!("the stored presign request cannot be read: {e}"),
-                })?;
+            let request: MediaPresignRequest = super::stored_request(request_json, "presign")?;
             let presigned = self.client.media_presign(project, &request, key).await?;
             Ok(Reservation {
                 response_json: serde_json::to_string(&presigned).unwrap_or_default(),

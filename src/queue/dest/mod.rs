@@ -101,6 +101,14 @@ pub struct Finalized {
     pub json_line: String,
 }
 
+/// Reads the reserve request stored before the call (replayed as it was first sent).
+fn stored_request<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, ApiError> {
+    serde_json::from_str(json).map_err(|e| ApiError::Unexpected {
+        status: 0,
+        excerpt: format!("the stored {what} request cannot be read: {e}"),
+    })
+}
+
 /// One place posts go: reserve → put → finalize, with the destination's rules inside.
 ///
 /// Failure semantics (what a caller may assume when a call returns an error):
