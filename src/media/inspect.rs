@@ -115,9 +115,20 @@ fn measure(
 ) {
     let facts = match kind {
         MediaKind::Video => {
-            let pending = probe::start(path);
-            out.sha256 = sha256_file(file).ok();
-            match pending.and_then(probe::PendingProbe::wait) {
+            let probed = match probe::probe_native(file, out.size_bytes) {
+                Ok(v) => {
+                    out.sha256 = sha256_file(file).ok();
+                    Ok(v)
+                }
+                Err(why) => {
+                    let name = display(path);
+                    tracing::debug!(file = %name, %why, "ffprobe measures this file");
+                    let pending = probe::start(path);
+                    out.sha256 = sha256_file(file).ok();
+                    pending.and_then(probe::PendingProbe::wait)
+                }
+            };
+            match probed {
                 Ok(v) => {
                     out.width = Some(v.width);
                     out.height = Some(v.height);

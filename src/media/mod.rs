@@ -5,6 +5,7 @@
 pub mod fit;
 pub mod image;
 pub mod inspect;
+mod mp4;
 pub mod names;
 pub mod probe;
 pub mod sniff;

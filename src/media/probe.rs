@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+pub use super::mp4::Declined;
+
 /// Longest a single ffprobe may run before the file counts as unreadable.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -138,62 +140,96 @@ fn ffprobe_reason(stderr: &str) -> String {
     }
 }
 
-/// Probes a video synchronously.
+/// Probes a video synchronously: natively when the file is a clean MP4/MOV, else with ffprobe.
 pub fn probe_video(path: &Path) -> Result<VideoInfo, ProbeError> {
+    let native = std::fs::File::open(path).ok().and_then(|mut f| {
+        let size = f.metadata().ok()?.len();
+        probe_native(&mut f, size).ok()
+    });
+    match native {
+        Some(v) => Ok(v),
+        None => probe_ffprobe(path),
+    }
+}
+
+/// Probes a video with ffprobe only (the authority the native reader is tested against).
+pub fn probe_ffprobe(path: &Path) -> Result<VideoInfo, ProbeError> {
     start(path)?.wait()
 }
 
-#[derive(Deserialize)]
-struct Output {
-    #[serde(default)]
-    streams: Vec<Stream>,
-    format: Option<Format>,
+/// Whether the native reader may be used: `LAYERS_PROBE=ffprobe` turns it off.
+pub fn native_enabled() -> bool {
+    std::env::var_os("LAYERS_PROBE").is_none_or(|v| v != "ffprobe")
 }
 
-#[derive(Deserialize)]
-struct Stream {
-    codec_type: Option<String>,
-    codec_name: Option<String>,
-    width: Option<u32>,
-    height: Option<u32>,
-    avg_frame_rate: Option<String>,
-    r_frame_rate: Option<String>,
-    duration: Option<String>,
-    #[serde(default)]
-    side_data_list: Vec<SideData>,
-    #[serde(default)]
-    tags: Tags,
-    #[serde(default)]
-    disposition: Disposition,
+/// Reads a clean MP4/MOV's figures without ffprobe, or says why it will not (the caller then
+/// runs ffprobe). The figures are the ones ffprobe gives for the same file.
+pub fn probe_native(file: &mut std::fs::File, size: u64) -> Result<VideoInfo, Declined> {
+    if !native_enabled() {
+        return Err(Declined("LAYERS_PROBE=ffprobe"));
+    }
+    let out = super::mp4::read(file, size)?;
+    figures(&out).map_err(|_| Declined("figures incomplete"))
 }
 
-#[derive(Deserialize, Default)]
-struct Tags {
-    rotate: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Disposition {
+/// ffprobe's `-show_format -show_streams` JSON, the fields we read; the native MP4 reader
+/// fills the same shape so both paths share one interpretation.
+#[derive(Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct Output {
     #[serde(default)]
-    attached_pic: u8,
+    pub streams: Vec<Stream>,
+    pub format: Option<Format>,
 }
 
-#[derive(Deserialize)]
-struct SideData {
-    rotation: Option<serde_json::Value>,
+#[derive(Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct Stream {
+    pub codec_type: Option<String>,
+    pub codec_name: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub avg_frame_rate: Option<String>,
+    pub r_frame_rate: Option<String>,
+    pub duration: Option<String>,
+    #[serde(default)]
+    pub side_data_list: Vec<SideData>,
+    #[serde(default)]
+    pub tags: Tags,
+    #[serde(default)]
+    pub disposition: Disposition,
 }
 
-#[derive(Deserialize)]
-struct Format {
-    duration: Option<String>,
-    bit_rate: Option<String>,
-    size: Option<String>,
+#[derive(Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct Tags {
+    pub rotate: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct Disposition {
+    #[serde(default)]
+    pub attached_pic: u8,
+}
+
+#[derive(Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct SideData {
+    pub rotation: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct Format {
+    pub duration: Option<String>,
+    pub bit_rate: Option<String>,
+    pub size: Option<String>,
 }
 
 /// Reads ffprobe's JSON into figures; public for tests over recorded output.
 pub fn parse(json: &[u8]) -> Result<VideoInfo, ProbeError> {
     let out: Output = serde_json::from_slice(json)
         .map_err(|e| ProbeError::Unreadable(format!("ffprobe gave output we cannot read ({e})")))?;
+    figures(&out)
+}
+
+/// What the figures of one probe's output are, however it was read.
+pub(crate) fn figures(out: &Output) -> Result<VideoInfo, ProbeError> {
     let video = out
         .streams
         .iter()
