@@ -180,8 +180,8 @@ impl Transfer {
             path: path.to_owned(),
             source,
         };
-        let file = tokio::fs::File::open(path).await.map_err(read_err)?;
-        let meta = file.metadata().await.map_err(read_err)?;
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let meta = file.metadata().map_err(read_err)?;
         let size = meta.len();
         let mtime = meta.modified().ok();
         if let Some(declared) = target.declared_size.filter(|d| *d != size) {
@@ -201,7 +201,7 @@ impl Transfer {
         let sent = Arc::new(AtomicU64::new(0));
         let failure = Arc::new(Mutex::new(None));
         let body = stream::FileStream {
-            file,
+            file: Arc::new(file),
             path: path.to_owned(),
             size,
             sent: 0,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
+use std::io::Read;
 
 use super::{BandwidthLimiter, Progress, ProgressFn, TransferError};
 use crate::media::inspect::READ_CHUNK;
@@ -29,7 +29,8 @@ pub(super) fn chunk_size(limiter: Option<&BandwidthLimiter>) -> usize {
 
 /// State of one file being streamed.
 pub(super) struct FileStream {
-    pub file: tokio::fs::File,
+    /// Read with plain blocking reads (`&File` is `Read`), shared with the blocking pool.
+    pub file: Arc<std::fs::File>,
     pub path: PathBuf,
     /// Size at open time: exactly this many bytes are sent (it is the Content-Length).
     pub size: u64,
@@ -67,31 +68,45 @@ impl FileStream {
 
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, TransferError> {
         let remaining = self.size - self.sent;
+        // Everything declared is sent: one more byte read means the file grew meanwhile.
+        let want = if remaining == 0 {
+            1
+        } else {
+            remaining.min(self.chunk as u64) as usize
+        };
+        let file = self.file.clone();
+        // A plain read on the blocking pool, straight into fresh capacity: no zero-fill and
+        // no second copy through an async file's own buffer.
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(want);
+            loop {
+                match (&*file)
+                    .take((want - buf.len()) as u64)
+                    .read_to_end(&mut buf)
+                {
+                    Ok(0) => return Ok(buf),
+                    Ok(_) if buf.len() == want => return Ok(buf),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .map_err(|e| self.read_error(io::Error::other(e)))?;
+        let buf = read.map_err(|source| self.read_error(source))?;
         if remaining == 0 {
-            // Everything declared is sent: one more byte means the file grew meanwhile.
-            let mut probe = [0u8; 1];
-            return match self.file.read(&mut probe).await {
-                Ok(0) => Ok(None),
-                Ok(_) => Err(self.changed(format!("it grew past {} bytes", self.size))),
-                Err(source) => Err(self.read_error(source)),
+            return match buf.len() {
+                0 => Ok(None),
+                _ => Err(self.changed(format!("it grew past {} bytes", self.size))),
             };
         }
-        let want = remaining.min(self.chunk as u64) as usize;
-        let mut buf = vec![0u8; want];
-        let mut filled = 0;
-        while filled < want {
-            match self.file.read(&mut buf[filled..]).await {
-                Ok(0) => {
-                    let now = self.sent + filled as u64;
-                    return Err(self.changed(format!(
-                        "it shrank to {now} bytes from {} while being read",
-                        self.size
-                    )));
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(self.read_error(source)),
-            }
+        if buf.len() < want {
+            let now = self.sent + buf.len() as u64;
+            return Err(self.changed(format!(
+                "it shrank to {now} bytes from {} while being read",
+                self.size
+            )));
         }
         if let Some(limiter) = &self.limiter {
             limiter.acquire(want).await;
