@@ -485,6 +485,9 @@ async fn slow_puts_are_throttled() {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_finalize_gets_the_answer_on_replay() {
+    // The server's probe must take longer than the client's patience: ffprobe does (the
+    // native MP4 reader answers in well under a millisecond).
+    std::env::set_var("LAYERS_PROBE", "ffprobe");
     let sb = start(SandboxConfig::default());
     let m = media();
     let (id, url) = sb.session_for(&m.mp4, "video/mp4").await;
