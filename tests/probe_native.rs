@@ -10,17 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use layers_uploader::media::probe::{probe_ffprobe, probe_native};
-use support::corpus::{corpus, ENTRIES};
-
-fn ffmpeg(args: &[&str], out: &Path) {
-    let status = Command::new("ffmpeg")
-        .args(["-y", "-v", "error", "-nostdin"])
-        .args(args)
-        .arg(out)
-        .status()
-        .expect("ffmpeg must be installed (make deps)");
-    assert!(status.success(), "ffmpeg failed making {}", out.display());
-}
+use support::corpus::{corpus, ffmpeg, ENTRIES};
 
 const SRC: &[&str] = &["-f", "lavfi", "-i", "testsrc2=s=640x360:r=30", "-t", "3.2"];
 const SINE: &[&str] = &["-f", "lavfi", "-i", "sine=f=440", "-t", "3.2"];

@@ -146,7 +146,6 @@ struct Track {
     coded: Option<(u32, u32)>,
     frames: u64,
     ticks: u64,
-    entries: u32,
     /// The first sample description's fourcc.
     entry: [u8; 4],
     /// NAL length-prefix size of an H.264/HEVC stream.
@@ -474,7 +473,6 @@ fn parse_stbl(stbl: &[u8], t: &mut Track) -> R<()> {
                 let mut c = Cur::new(payload);
                 c.skip(4)?;
                 let n = c.u32()?;
-                t.entries = n;
                 if c.rest().len() != n as usize * 8 {
                     return no("an stts whose count does not match its size");
                 }
@@ -875,8 +873,10 @@ fn h264_size(avcc: &[u8], pps_ids: &mut Vec<u32>) -> R<(u32, u32)> {
         let len = c.u16()?;
         let pps = c.take(len.into())?;
         nal_unit(pps, 8)?;
-        h264_pps_whole(&pps[1..])?;
-        pps_of(&pps[1..], sps_id, pps_ids)?;
+        let (pps_id, refers_to) = h264_pps_whole(&pps[1..])?;
+        if refers_to == sps_id {
+            pps_ids.push(pps_id);
+        }
     }
     let mut b = Bits::new(&rbsp);
     let profile = b.bits(8)?;
@@ -1017,7 +1017,7 @@ fn hevc_size(hvcc: &[u8], pps_ids: &mut Vec<u32>) -> R<(u32, u32)> {
     Ok(size)
 }
 
-/// Records a PPS's id when it names the stream's SPS (ids start both PPS syntaxes).
+/// Records an HEVC PPS's id when it names the stream's SPS.
 fn pps_of(payload: &[u8], sps_id: u32, pps_ids: &mut Vec<u32>) -> R<()> {
     let rbsp = unescape(payload);
     let mut b = Bits::new(&rbsp);
@@ -1029,8 +1029,8 @@ fn pps_of(payload: &[u8], sps_id: u32, pps_ids: &mut Vec<u32>) -> R<()> {
 }
 
 /// An H.264 PPS read to its stop bit with ffmpeg's range checks (ITU-T H.264 7.3.2.2): a
-/// damaged one makes ffmpeg's decoder, and so ffprobe, fail.
-fn h264_pps_whole(payload: &[u8]) -> R<()> {
+/// damaged one makes ffmpeg's decoder, and so ffprobe, fail. Returns (PPS id, SPS id).
+fn h264_pps_whole(payload: &[u8]) -> R<(u32, u32)> {
     let rbsp = unescape(payload);
     let stop = stop_bit(&rbsp)?;
     let mut b = Bits::new(&rbsp);
@@ -1067,7 +1067,7 @@ fn h264_pps_whole(payload: &[u8]) -> R<()> {
     if b.p != stop {
         return Err(bad());
     }
-    Ok(())
+    Ok((pps_id, sps_id))
 }
 
 /// The bit position of the RBSP stop bit (the last 1 bit of the payload).
@@ -1248,7 +1248,7 @@ fn video_stream(t: &Track) -> R<Stream> {
     }
     let rotation = rotation(&t.matrix)?;
     // avg_frame_rate: every stts sample over their summed durations, reduced (mov.c).
-    if t.timescale == 0 || t.frames == 0 || t.ticks == 0 || t.entries == 0 {
+    if t.timescale == 0 || t.frames == 0 || t.ticks == 0 {
         return no("no frame timing");
     }
     let num = u128::from(t.timescale) * u128::from(t.frames);

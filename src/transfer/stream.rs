@@ -77,20 +77,14 @@ impl FileStream {
         let file = self.file.clone();
         // A plain read on the blocking pool, straight into fresh capacity: no zero-fill and
         // no second copy through an async file's own buffer.
+        // `read_to_end` on a `Take` reads until `want` bytes or the end of the file, retrying
+        // interrupted reads itself.
         let read = tokio::task::spawn_blocking(move || {
             let mut buf = Vec::with_capacity(want);
-            loop {
-                match (&*file)
-                    .take((want - buf.len()) as u64)
-                    .read_to_end(&mut buf)
-                {
-                    Ok(0) => return Ok(buf),
-                    Ok(_) if buf.len() == want => return Ok(buf),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            (&*file)
+                .take(want as u64)
+                .read_to_end(&mut buf)
+                .map(|_| buf)
         })
         .await
         .map_err(|e| self.read_error(io::Error::other(e)))?;

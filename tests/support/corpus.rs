@@ -249,7 +249,8 @@ fn exif_orientation_6(from: &Path, to: &Path) {
     std::fs::write(to, out).expect("write");
 }
 
-fn ffmpeg(args: &[&str], out: &Path) {
+/// Runs ffmpeg quietly with `args`, writing `out`; panics with the file name on failure.
+pub fn ffmpeg(args: &[&str], out: &Path) {
     let status = Command::new("ffmpeg")
         .args(["-y", "-v", "error", "-nostdin"])
         .args(args)
