@@ -57,7 +57,8 @@ pub struct SandboxConfig {
     /// Seconds the sandbox's clock is ahead of the machine's (negative: behind). Applies to
     /// everything it stamps and judges: `Date`, `expiresAt`, URL signatures, reaping.
     pub clock_offset_secs: i64,
-    /// Statuses (429 or 5xx) the first `GET /v1/whoami` calls answer with, in order.
+    /// Statuses (429, 401, 403 or 5xx) the first `GET /v1/whoami` calls answer with, in order; a 200
+    /// in the list answers that call normally.
     pub fail_whoami: Vec<u16>,
     /// Send a fault's `Retry-After` as an HTTP date (by the sandbox's clock) instead of
     /// seconds.
@@ -222,7 +223,7 @@ impl SandboxConfig {
     }
 
     /// Answers the first `GET /v1/whoami` calls with these statuses (429 gets `Retry-After:
-    /// 1`), then normally.
+    /// 1`, 200 answers normally), then normally.
     pub fn fail_whoami(mut self, statuses: &[u16]) -> Self {
         self.fail_whoami = statuses.to_vec();
         self

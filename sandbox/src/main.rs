@@ -64,7 +64,8 @@ struct Args {
     /// Run the sandbox's clock this many seconds ahead of the machine's (negative: behind).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     clock_offset_secs: i64,
-    /// STATUS,STATUS…: answer the first whoami calls with these (429 or 5xx), in order.
+    /// STATUS,STATUS…: answer the first whoami calls with these (429, 401, 403, 5xx; 200 lets one
+    /// through), in order.
     #[arg(long, value_delimiter = ',')]
     fail_whoami: Vec<u16>,
     /// Send injected Retry-After values as HTTP dates instead of seconds.

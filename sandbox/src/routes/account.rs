@@ -24,7 +24,8 @@ pub async fn whoami(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    if let Some(status) = app.take_whoami_failure() {
+    // A 2xx in the list lets that call through (so a later call is the one that fails).
+    if let Some(status) = app.take_whoami_failure().filter(|s| *s >= 300) {
         return Err(injected_failure(&app, status));
     }
     let mut extra = BTreeMap::new();
@@ -46,11 +47,18 @@ pub async fn whoami(
     ))
 }
 
-/// A `429 RATE_LIMITED` (with `Retry-After`) or a `5xx` for a fault-injected whoami.
+/// A `429 RATE_LIMITED` (with `Retry-After`), a `401`/`403`, or a `5xx` for a fault-injected
+/// whoami.
 fn injected_failure(app: &App, status: u16) -> ApiError {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let code = match status {
+        StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
+        StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
+        StatusCode::FORBIDDEN => "FORBIDDEN_SCOPE",
+        _ => "INTERNAL",
+    };
     if status != StatusCode::TOO_MANY_REQUESTS {
-        return ApiError::new(status, "INTERNAL", "Injected failure (--fail-whoami).");
+        return ApiError::new(status, code, "Injected failure (--fail-whoami).");
     }
     let retry_after = if app.config.retry_after_as_date {
         // Two seconds by the sandbox's clock: the client must measure it from our `Date`.
@@ -58,7 +66,7 @@ fn injected_failure(app: &App, status: u16) -> ApiError {
     } else {
         "1".to_string()
     };
-    let error = ApiError::new(status, "RATE_LIMITED", "Rate limited (--fail-whoami).");
+    let error = ApiError::new(status, code, "Rate limited (--fail-whoami).");
     match HeaderValue::from_str(&retry_after) {
         Ok(v) => error.with_header(header::RETRY_AFTER, v),
         Err(_) => error,
