@@ -259,8 +259,8 @@ pub fn trouble(error: &ApiError, what: &str) -> String {
 pub fn human_wait(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 10_000 {
-        let tenths = (ms + 99) / 100;
-        if tenths % 10 == 0 {
+        let tenths = ms.div_ceil(100);
+        if tenths.is_multiple_of(10) {
             format!("{} s", tenths / 10)
         } else {
             format!("{}.{} s", tenths / 10, tenths % 10)

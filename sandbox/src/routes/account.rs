@@ -58,7 +58,7 @@ fn injected_failure(app: &App, status: u16) -> ApiError {
         _ => "INTERNAL",
     };
     if status != StatusCode::TOO_MANY_REQUESTS {
-        return ApiError::new(status, code, "Injected failure (--fail-whoami).");
+        return ApiError::new(status, code, "Injected failure (--fail-whoami)");
     }
     let retry_after = if app.config.retry_after_as_date {
         // Two seconds by the sandbox's clock: the client must measure it from our `Date`.
@@ -66,7 +66,7 @@ fn injected_failure(app: &App, status: u16) -> ApiError {
     } else {
         "1".to_string()
     };
-    let error = ApiError::new(status, code, "Rate limited (--fail-whoami).");
+    let error = ApiError::new(status, code, "Rate limited (--fail-whoami)");
     match HeaderValue::from_str(&retry_after) {
         Ok(v) => error.with_header(header::RETRY_AFTER, v),
         Err(_) => error,
