@@ -449,3 +449,18 @@ fn watch_with_a_refused_key_exits_2_at_once() {
     assert_eq!(code, Some(2), "{}", watching.log());
     assert!(watching.log().contains("Layers refused the API key (401)"));
 }
+
+#[test]
+fn login_status_rides_out_a_rate_limited_key_check() {
+    let w = world(SandboxConfig::default().fail_whoami(&[429, 503]));
+    let (out, stderr) = w.run(&mut w.cli(&["login", "--status"]));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Layers rate-limited the key check; trying again in 1 s (attempt 2 of 5)"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Organization: Sandbox Organization"),
+        "{stderr}"
+    );
+}

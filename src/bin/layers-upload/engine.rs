@@ -98,20 +98,26 @@ pub fn startup_policy() -> Result<RetryPolicy, ExitCode> {
 /// the budget running out is exit 2.
 pub async fn connect(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
     let client = layers_client(global)?;
-    let policy = startup_policy()?;
-    let checked = policy
-        .run_observed(
-            |_| client.whoami(),
-            |n| eprintln!("layers-upload: {}", waiting_line(n, "the key check")),
-        )
-        .await;
-    match checked {
+    match key_check(&client).await? {
         Ok(me) => {
             announce(global, &client, &me);
             Ok(client)
         }
         Err(gave_up) => Err(key_check_failed(&gave_up)),
     }
+}
+
+/// `GET /v1/whoami` within [`startup_policy`], each wait said on stderr.
+pub async fn key_check(
+    client: &LayersClient,
+) -> Result<Result<WhoAmI, GaveUp<ApiError>>, ExitCode> {
+    let policy = startup_policy()?;
+    Ok(policy
+        .run_observed(
+            |_| client.whoami(),
+            |n| eprintln!("layers-upload: {}", waiting_line(n, "the key check")),
+        )
+        .await)
 }
 
 /// Exit 2 with what went wrong with the key check and whether waiting could help.
