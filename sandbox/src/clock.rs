@@ -89,4 +89,11 @@ mod tests {
         );
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
     }
+
+    #[test]
+    fn offsets_move_the_clock_both_ways_and_stop_at_the_epoch() {
+        assert_eq!(offset(1_000_000, 1200), 2_200_000);
+        assert_eq!(offset(1_300_000, -1200), 100_000);
+        assert_eq!(offset(1_000, -1200), 0);
+    }
 }
