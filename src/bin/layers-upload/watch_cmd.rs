@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use layers_uploader::api::retry::{human_wait, trouble, RetryNotice};
+use layers_uploader::api::retry::{human_wait, trouble, GaveUp, RetryNotice};
 use layers_uploader::api::types::{Grouping, WhoAmI};
 use layers_uploader::api::{ApiError, LayersClient, NetworkKind, RetryPolicy};
 use layers_uploader::media::{Inspector, Limits};
@@ -109,7 +109,7 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
             Some(e)
         }
         Err(e) => {
-            return engine::key_check_failed(&layers_uploader::api::retry::GaveUp {
+            return engine::key_check_failed(&GaveUp {
                 error: e,
                 attempts: 1,
                 elapsed: Duration::ZERO,
@@ -217,7 +217,7 @@ enum Ended {
     /// The watch or the queue failed (exit 1).
     Failed(String),
     /// Layers refused the key while the watch waited for it (exit 2).
-    Refused(layers_uploader::api::retry::GaveUp<ApiError>),
+    Refused(GaveUp<ApiError>),
 }
 
 /// Least time between two "Layers unreachable" lines when nothing else changed: a watch may
@@ -232,7 +232,7 @@ async fn wait_for_layers(
     store: &Store,
     first: ApiError,
     mut stop: signal_watch::Receiver<bool>,
-) -> Result<Option<WhoAmI>, layers_uploader::api::retry::GaveUp<ApiError>> {
+) -> Result<Option<WhoAmI>, GaveUp<ApiError>> {
     let mut first = Some(first);
     let mut said: Option<(Instant, usize)> = None;
     let policy = RetryPolicy::forever();
