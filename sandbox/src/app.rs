@@ -1,7 +1,7 @@
 //! The shared application state every handler sees: configuration, the signer, the world
 //! under its mutex, the idempotency store, the write limiter and the failure-injection counters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +35,7 @@ pub struct App {
     dirty: AtomicBool,
     fail_put_left: AtomicU64,
     fail_finalize_left: AtomicU64,
+    fail_whoami_left: Mutex<VecDeque<u16>>,
     container_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     scopes_by_key_hash: HashMap<String, Vec<String>>,
     loops_key_hash: Option<String>,
@@ -55,6 +56,7 @@ impl App {
             writes: WriteLimiter::new(config.writes_per_minute),
             fail_put_left: AtomicU64::new(config.fail_put_first),
             fail_finalize_left: AtomicU64::new(config.fail_finalize_first),
+            fail_whoami_left: Mutex::new(config.fail_whoami.iter().copied().collect()),
             config,
             base_url,
             signer: Signer::random(),
@@ -87,6 +89,24 @@ impl App {
     /// Consumes one injected finalize failure, if any are left.
     pub fn take_finalize_failure(&self) -> bool {
         take_one(&self.fail_finalize_left)
+    }
+
+    /// The status of the next injected whoami failure, if any are left.
+    pub fn take_whoami_failure(&self) -> Option<u16> {
+        self.fail_whoami_left
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    /// Now by the sandbox's clock (the machine's plus `--clock-offset-secs`), in epoch ms.
+    pub fn now_ms(&self) -> u64 {
+        crate::clock::offset(crate::clock::now_ms(), self.config.clock_offset_secs)
+    }
+
+    /// Now by the sandbox's clock, in epoch seconds.
+    pub fn now_secs(&self) -> u64 {
+        self.now_ms() / 1000
     }
 
     /// The async lock that serializes finalize (and reaping) of one container.

@@ -1,8 +1,19 @@
-//! Wall-clock helpers: unix seconds and the RFC 3339 strings the API puts on the wire.
+//! Wall-clock helpers: unix seconds and the RFC 3339 strings the API puts on the wire. The
+//! run's own clock (machine time plus `--clock-offset-secs`) is [`crate::app::App::now_ms`];
+//! [`stamp_date`] puts it on every answer as `Date`.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::app::App;
+
+/// Milliseconds since the Unix epoch by the machine's clock (0 if before it); handlers use
+/// [`crate::app::App::now_ms`], which adds the run's offset.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -10,9 +21,21 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    now_ms() / 1000
+/// `ms` moved by `offset_secs` (clamped at the epoch).
+pub fn offset(ms: u64, offset_secs: i64) -> u64 {
+    (ms as i64)
+        .saturating_add(offset_secs.saturating_mul(1000))
+        .max(0) as u64
+}
+
+/// Middleware around everything: `Date` by the run's clock, as a real server's would be.
+pub async fn stamp_date(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let date = layers_uploader::api::clock::format_http_date(app.now_ms() as i64);
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        response.headers_mut().insert(header::DATE, v);
+    }
+    response
 }
 
 /// `2026-06-12T14:02:11Z`, as the docs show timestamps on content items.
@@ -65,5 +88,12 @@ mod tests {
             "2026-06-12T15:30:00.123Z"
         );
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn offsets_move_the_clock_both_ways_and_stop_at_the_epoch() {
+        assert_eq!(offset(1_000_000, 1200), 2_200_000);
+        assert_eq!(offset(1_300_000, -1200), 100_000);
+        assert_eq!(offset(1_000, -1200), 0);
     }
 }

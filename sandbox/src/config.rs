@@ -54,6 +54,15 @@ pub struct SandboxConfig {
     pub key_scopes: HashMap<String, Vec<String>>,
     /// URL-fetch budget per URL, redirects included (documented: 60 s).
     pub fetch_timeout: Duration,
+    /// Seconds the sandbox's clock is ahead of the machine's (negative: behind). Applies to
+    /// everything it stamps and judges: `Date`, `expiresAt`, URL signatures, reaping.
+    pub clock_offset_secs: i64,
+    /// Statuses (429, 401, 403 or 5xx) the first `GET /v1/whoami` calls answer with, in order; a 200
+    /// in the list answers that call normally.
+    pub fail_whoami: Vec<u16>,
+    /// Send a fault's `Retry-After` as an HTTP date (by the sandbox's clock) instead of
+    /// seconds.
+    pub retry_after_as_date: bool,
 }
 
 impl Default for SandboxConfig {
@@ -75,6 +84,9 @@ impl Default for SandboxConfig {
             loops_key: None,
             key_scopes: HashMap::new(),
             fetch_timeout: Duration::from_secs(60),
+            clock_offset_secs: 0,
+            fail_whoami: Vec::new(),
+            retry_after_as_date: false,
         }
     }
 }
@@ -99,6 +111,9 @@ impl fmt::Debug for SandboxConfig {
             .field("loops_key", &self.loops_key.as_ref().map(|_| "<redacted>"))
             .field("key_scopes", &format!("<{} keys>", self.key_scopes.len()))
             .field("fetch_timeout", &self.fetch_timeout)
+            .field("clock_offset_secs", &self.clock_offset_secs)
+            .field("fail_whoami", &self.fail_whoami)
+            .field("retry_after_as_date", &self.retry_after_as_date)
             .finish()
     }
 }
@@ -198,6 +213,25 @@ impl SandboxConfig {
     /// Sets the URL-fetch budget per URL.
     pub fn fetch_timeout(mut self, budget: Duration) -> Self {
         self.fetch_timeout = budget;
+        self
+    }
+
+    /// Runs the sandbox's clock `secs` ahead of the machine's (negative: behind).
+    pub fn clock_offset_secs(mut self, secs: i64) -> Self {
+        self.clock_offset_secs = secs;
+        self
+    }
+
+    /// Answers the first `GET /v1/whoami` calls with these statuses (429 gets `Retry-After:
+    /// 1`, 200 answers normally), then normally.
+    pub fn fail_whoami(mut self, statuses: &[u16]) -> Self {
+        self.fail_whoami = statuses.to_vec();
+        self
+    }
+
+    /// Sends injected `Retry-After`s as HTTP dates instead of seconds.
+    pub fn retry_after_as_date(mut self, yes: bool) -> Self {
+        self.retry_after_as_date = yes;
         self
     }
 

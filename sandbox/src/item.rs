@@ -26,6 +26,7 @@ pub fn completed(
     caption: &str,
     assets: &[MeasuredAsset],
     created_at_ms: u64,
+    completed_at_ms: u64,
 ) -> ContentItem {
     let mut item = blank(id, project_id, created_at_ms);
     item.status = "completed".to_string();
@@ -47,7 +48,7 @@ pub fn completed(
         .collect();
     item.preview = Some(preview(assets));
     item.platform_fit = merged_fit(assets);
-    item.completed_at = Some(clock::rfc3339(clock::now_ms()));
+    item.completed_at = Some(clock::rfc3339(completed_at_ms));
     item
 }
 

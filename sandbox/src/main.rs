@@ -61,6 +61,16 @@ struct Args {
     /// URL-fetch budget per URL, in seconds.
     #[arg(long, default_value_t = 60)]
     fetch_timeout: u64,
+    /// Run the sandbox's clock this many seconds ahead of the machine's (negative: behind).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    clock_offset_secs: i64,
+    /// STATUS,STATUS…: answer the first whoami calls with these (429, 401, 403, 5xx; 200 lets one
+    /// through), in order.
+    #[arg(long, value_delimiter = ',')]
+    fail_whoami: Vec<u16>,
+    /// Send injected Retry-After values as HTTP dates instead of seconds.
+    #[arg(long)]
+    retry_after_as_date: bool,
 }
 
 fn config_from(args: Args) -> Result<SandboxConfig> {
@@ -80,6 +90,9 @@ fn config_from(args: Args) -> Result<SandboxConfig> {
         allow_loopback_fetch: args.allow_loopback_fetch,
         loops_key: args.loops_key,
         fetch_timeout: Duration::from_secs(args.fetch_timeout),
+        clock_offset_secs: args.clock_offset_secs,
+        fail_whoami: args.fail_whoami,
+        retry_after_as_date: args.retry_after_as_date,
         ..SandboxConfig::default()
     };
     for spec in args.key_scopes {

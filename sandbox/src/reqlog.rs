@@ -10,7 +10,6 @@ use axum::response::Response;
 
 use crate::app::App;
 use crate::auth;
-use crate::clock;
 use crate::error::request_id;
 use crate::state::RequestRecord;
 
@@ -49,7 +48,7 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         status,
         key_id,
         auth_header_present,
-        at_ms: clock::now_ms(),
+        at_ms: app.now_ms(),
     });
     response
 }

@@ -16,7 +16,6 @@ use tokio::sync::{watch, Notify};
 use tower_service::Service;
 
 use crate::app::App;
-use crate::clock;
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
 use crate::routes;
@@ -225,7 +224,7 @@ async fn housekeeping(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
 }
 
 async fn reap(app: &App, reap_ms: u64) {
-    let now = clock::now_ms();
+    let now = app.now_ms();
     let due: Vec<String> = app
         .world()
         .containers

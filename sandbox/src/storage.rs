@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::app::App;
-use crate::clock;
 use crate::error::StorageError;
 use crate::server::ConnControl;
 use crate::signing::SignatureError;
@@ -181,7 +180,7 @@ async fn put_checked(
         return Err(signature_error(SignatureError::Mismatch));
     }
     app.signer
-        .verify(key, query, content_type, Some(length), clock::now_secs())
+        .verify(key, query, content_type, Some(length), app.now_secs())
         .map_err(signature_error)?;
     let content_type = content_type.unwrap_or_default().to_string();
     let temp = app.temp_path("part");
@@ -208,7 +207,7 @@ async fn put_checked(
                     size_bytes: size,
                     sha256,
                     content_type,
-                    stored_at_ms: clock::now_ms(),
+                    stored_at_ms: app.now_ms(),
                 },
             );
             tracing::info!(key, size, "object stored");

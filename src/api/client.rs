@@ -1,14 +1,18 @@
 //! [`LayersClient`]: typed async calls to the Layers API. One request per call — no retries here
-//! (the queue's runner owns retry policy, see [`super::retry`]); every POST/PATCH carries the
-//! caller's [`IdempotencyKey`]; every error is an [`ApiError`] scrubbed of the key.
+//! (callers wrap calls in [`super::retry::RetryPolicy`]; the queue's runner persists its own
+//! waits); every POST/PATCH carries the caller's [`IdempotencyKey`]; every error is an
+//! [`ApiError`] scrubbed of the key. Every answer's `Date` updates the client's
+//! [`ServerClock`], which judges expiry and `Retry-After` dates by the server's time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::envelope::layers_error;
+use super::clock::{local_now_ms, parse_http_date_ms, ServerClock};
+use super::envelope::{layers_error_waiting, parse_retry_after_at};
 use super::error::ApiError;
 use super::http::{self, IdempotencyKey, ServerJson};
 use super::types::{
@@ -45,6 +49,7 @@ pub struct LayersClient {
     http: reqwest::Client,
     base: Url,
     key: ApiKey,
+    clock: Arc<ServerClock>,
 }
 
 impl LayersClient {
@@ -54,7 +59,18 @@ impl LayersClient {
             http: http::api_http_client()?,
             base: http::parse_base(base_url)?,
             key,
+            clock: Arc::default(),
         })
+    }
+
+    /// The server's clock as this client's answers showed it (shared by its clones).
+    pub fn server_clock(&self) -> &ServerClock {
+        &self.clock
+    }
+
+    /// Now by the server's clock, in epoch ms: what `expiresAt` is compared with.
+    pub fn server_now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The base URL calls go to.
@@ -277,14 +293,24 @@ impl LayersClient {
             .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
         let status = response.status().as_u16();
         let path = response.url().path().to_owned();
-        let retry_after = http::retry_after_header(response.headers());
+        let date = http::date_header(response.headers());
+        if let Some(d) = &date {
+            self.clock.observe(d, local_now_ms());
+        }
+        // A `Retry-After` date is measured from the same answer's `Date`: both are the server's.
+        let server_now = date
+            .as_deref()
+            .and_then(parse_http_date_ms)
+            .unwrap_or_else(|| self.clock.now_ms());
+        let retry_after = http::retry_after_header(response.headers())
+            .and_then(|v| parse_retry_after_at(&v, server_now));
         let body = response
             .bytes()
             .await
             .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
         tracing::debug!(%method, %path, status, bytes = body.len(), key = %self.key, "layers call");
         if !(200..300).contains(&status) {
-            let err = layers_error(status, retry_after.as_deref(), &body).scrub_key(&self.key);
+            let err = layers_error_waiting(status, retry_after, &body).scrub_key(&self.key);
             tracing::debug!(code = err.code(), request_id = ?err.request_id(), "layers error");
             return Err(err);
         }

@@ -11,9 +11,14 @@ use crate::api::types::QuotaDetails;
 /// Longest body excerpt an error carries (characters).
 pub const EXCERPT_CHARS: usize = 300;
 
-/// Error from a Layers API response with a non-2xx status.
+/// Error from a Layers API response with a non-2xx status; `Retry-After` is judged against
+/// the local clock (the client uses [`layers_error_waiting`] with the server's own `Date`).
 pub fn layers_error(status: u16, retry_after: Option<&str>, body: &[u8]) -> ApiError {
-    let retry_after = retry_after.and_then(parse_retry_after);
+    layers_error_waiting(status, retry_after.and_then(parse_retry_after), body)
+}
+
+/// Error from a Layers API response whose `Retry-After` is already a wait.
+pub fn layers_error_waiting(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
     let Some((code, message, request_id, details)) = envelope_fields(body) else {
         if status == 429 {
             return ApiError::RateLimited {
@@ -227,10 +232,29 @@ pub fn storage_error(status: u16, body: &[u8]) -> ApiError {
     }
 }
 
-/// `Retry-After` in seconds (integer or decimal). HTTP-dates are not used by Layers.
+/// Longest `Retry-After` kept as given; beyond a day it is nonsense and reads as a day (the
+/// retry policy caps the wait much lower, and says so).
+const RETRY_AFTER_CEILING_SECS: f64 = 86_400.0;
+
+/// `Retry-After` by the local clock: seconds (integer or decimal) or an HTTP date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+    parse_retry_after_at(value, crate::api::clock::local_now_ms())
+}
+
+/// `Retry-After` as a wait: seconds (integer or decimal), or an HTTP date measured from
+/// `server_now_ms` (the same response's `Date`, so a skewed local clock does not matter). A
+/// date in the past means "now".
+pub fn parse_retry_after_at(value: &str, server_now_ms: i64) -> Option<Duration> {
+    let value = value.trim();
+    let secs: f64 = match value.parse::<f64>() {
+        Ok(secs) => secs,
+        Err(_) => {
+            let at = crate::api::clock::parse_http_date_ms(value)?;
+            (at - server_now_ms).max(0) as f64 / 1000.0
+        }
+    };
+    (secs.is_finite() && secs >= 0.0)
+        .then(|| Duration::from_secs_f64(secs.min(RETRY_AFTER_CEILING_SECS)))
 }
 
 /// A short, single-line, lossy-UTF-8 excerpt of a body for error messages.

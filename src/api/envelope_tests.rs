@@ -201,6 +201,31 @@ fn rate_limited_reads_retry_after() {
 }
 
 #[test]
+fn retry_after_as_an_http_date_is_measured_from_the_servers_clock() {
+    let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let server_now = 784_111_777_000 - 3_000;
+    assert_eq!(
+        parse_retry_after_at(date, server_now),
+        Some(Duration::from_secs(3))
+    );
+    assert_eq!(
+        parse_retry_after_at(date, server_now + 60_000),
+        Some(Duration::ZERO),
+        "a date already past means now"
+    );
+    assert_eq!(
+        parse_retry_after_at(
+            &crate::api::clock::format_http_date(server_now + 400 * 86_400_000),
+            server_now
+        ),
+        Some(Duration::from_secs(86_400)),
+        "an absurd date is capped"
+    );
+    assert_eq!(parse_retry_after_at("next tuesday", server_now), None);
+    assert_eq!(parse_retry_after_at("-5", server_now), None);
+}
+
+#[test]
 fn auth_scope_and_not_found_rows() {
     let e = layers_error(401, None, &env("UNAUTHENTICATED", "bad key", Value::Null));
     assert!(matches!(

@@ -196,6 +196,14 @@ pub fn compact_json(text: &str) -> String {
     out
 }
 
+/// The `Date` header as text, if any (the server's clock, see [`super::clock`]).
+pub fn date_header(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The `Retry-After` header as text, if any.
 pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<String> {
     headers

@@ -2,6 +2,7 @@
 //! typed clients, and the errors they return.
 
 pub mod client;
+pub mod clock;
 pub mod envelope;
 pub mod error;
 pub mod http;

@@ -5,7 +5,7 @@ use super::plan::check_caption;
 use super::store::{Store, StoreError};
 use crate::api::http::{IdempotencyKey, ServerJson};
 use crate::api::types::ContentItem;
-use crate::api::{ApiError, LayersClient};
+use crate::api::{ApiError, LayersClient, RetryPolicy};
 use crate::media::LocalError;
 
 /// Why a caption fix failed.
@@ -43,9 +43,11 @@ pub async fn fix_caption(
     caption: &str,
 ) -> Result<ServerJson<ContentItem>, CaptionFixError> {
     check_caption(caption).map_err(CaptionFixError::Local)?;
-    // One logical operation, one key; PATCH with the same body is harmless to repeat anyway.
-    let item = client
-        .patch_caption(content_id, caption, &IdempotencyKey::new_v4())
+    // One logical operation, one key for every try; PATCH with the same body is harmless to
+    // repeat anyway. A blip or a 429 is ridden out within the start-up budget.
+    let key = IdempotencyKey::new_v4();
+    let item = RetryPolicy::startup()
+        .run(|_| client.patch_caption(content_id, caption, &key))
         .await?;
     if let Some(store) = store {
         store.record_caption_fix(content_id, caption, &item.json_line)?;

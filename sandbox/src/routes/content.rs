@@ -156,7 +156,7 @@ pub async fn create_session(
         Grouping::PerFile => req.files.iter().map(|f| vec![f]).collect(),
         Grouping::Slideshow => vec![req.files.iter().collect()],
     };
-    let now = clock::now_ms();
+    let now = app.now_ms();
     let expires_secs = (now + app.config.url_ttl.as_millis() as u64) / 1000;
     let expires_at = clock::rfc3339_millis(expires_secs * 1000);
     let live = caller.env == Env::Live;

@@ -52,7 +52,7 @@ pub async fn finalize(
     // a late finalize never depends on timer scheduling.
     let reap_ms = app.config.reap_after.as_millis() as u64;
     if container.state == ContainerState::Reserved
-        && crate::clock::now_ms() >= container.created_at_ms.saturating_add(reap_ms)
+        && app.now_ms() >= container.created_at_ms.saturating_add(reap_ms)
         && crate::server::reap_container(&app, &id).await
     {
         container = find()?;
@@ -85,6 +85,7 @@ pub async fn finalize(
         &req.caption,
         &assets,
         container.created_at_ms,
+        app.now_ms(),
     );
     let mut world = app.world();
     let Some(stored) = world.containers.get_mut(&id) else {

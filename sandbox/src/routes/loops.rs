@@ -19,7 +19,6 @@ use layers_uploader::media::sniff;
 use super::json;
 use crate::app::{secret_hash, App};
 use crate::auth::presented_key;
-use crate::clock;
 use crate::error::LoopsError;
 use crate::signing::SignedHeaders;
 use crate::state::LoopsAsset;
@@ -86,7 +85,7 @@ pub async fn create(
     }
     let id = format!("asset_{}", uuid::Uuid::new_v4().simple());
     let key = format!("loops/{id}.{}", extension(&req.content_type));
-    let expires_secs = (clock::now_ms() + app.config.url_ttl.as_millis() as u64) / 1000;
+    let expires_secs = (app.now_ms() + app.config.url_ttl.as_millis() as u64) / 1000;
     let presigned_url = app.signer.presign(
         &app.base_url,
         &key,

@@ -136,7 +136,7 @@ pub async fn presign(
         "uploads/{project_id}/{upload_id}/{}",
         safe_name(req.filename.as_deref(), &req.mime_type)
     );
-    let expires_secs = (clock::now_ms() + app.config.url_ttl.as_millis() as u64) / 1000;
+    let expires_secs = (app.now_ms() + app.config.url_ttl.as_millis() as u64) / 1000;
     let expires_at = clock::rfc3339(expires_secs * 1000);
     let url = app.signer.presign(
         &app.base_url,

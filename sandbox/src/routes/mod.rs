@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::error::{ApiError, LoopsError};
-use crate::{auth, idempotency, ratelimit, reqlog, storage};
+use crate::{auth, clock, idempotency, ratelimit, reqlog, storage};
 
 /// Builds the whole router for one run.
 pub fn router(app: Arc<App>) -> Router {
@@ -64,6 +64,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/_sandbox/delete/{id}", post(admin::delete))
         .fallback(fallback)
         .layer(from_fn_with_state(app.clone(), reqlog::record))
+        .layer(from_fn_with_state(app.clone(), clock::stamp_date))
         .with_state(app)
 }
 

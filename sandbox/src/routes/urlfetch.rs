@@ -17,7 +17,6 @@ use super::finalize::{check_probe, probe};
 use super::{json, parse_json};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::clock;
 use crate::error::ApiError;
 use crate::fetch::{self, Fetched};
 use crate::item::{self, MeasuredAsset};
@@ -46,7 +45,7 @@ pub async fn upload(
     check_caption(&req.caption)?;
     let uuid = uuid::Uuid::new_v4();
     let id = format!("cnt_{uuid}");
-    let now = clock::now_ms();
+    let now = app.now_ms();
     if caller.env == Env::Test {
         return Ok(fixture(&app, &caller, &project_id, &req, &id, now));
     }
@@ -106,7 +105,7 @@ pub async fn upload(
                 size_bytes: f.size_bytes,
                 sha256: f.sha256.clone(),
                 content_type: f.content_type.clone(),
-                stored_at_ms: clock::now_ms(),
+                stored_at_ms: app.now_ms(),
             },
         );
         asset.url = app.media_url(&key);
@@ -119,7 +118,14 @@ pub async fn upload(
             expires_at: String::new(),
         });
     }
-    let item = item::completed(&id, &project_id, &req.caption, &final_assets, now);
+    let item = item::completed(
+        &id,
+        &project_id,
+        &req.caption,
+        &final_assets,
+        now,
+        app.now_ms(),
+    );
     world.insert_container(Container {
         container_id: id.clone(),
         project_id,
@@ -200,7 +206,7 @@ fn fixture(
             item::fixture_asset(kind, url, mime, 1_048_576)
         })
         .collect();
-    let item = item::completed(id, project_id, &req.caption, &assets, now);
+    let item = item::completed(id, project_id, &req.caption, &assets, now, app.now_ms());
     app.world().insert_container(Container {
         container_id: id.to_string(),
         project_id: project_id.to_string(),

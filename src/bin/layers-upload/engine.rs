@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use layers_uploader::api::{ApiError, LayersClient, LoopsClient};
+use layers_uploader::api::retry::{human_wait, waiting_line, GaveUp};
+use layers_uploader::api::types::WhoAmI;
+use layers_uploader::api::{ApiError, LayersClient, LoopsClient, RetryPolicy};
 use layers_uploader::queue::lock::RunLock;
 use layers_uploader::queue::store::Store;
 use layers_uploader::queue::{Clients, RunEnd, Runner, RunnerConfig, Scope};
@@ -52,27 +54,92 @@ pub fn project(global: &GlobalOpts) -> Result<String, ExitCode> {
         .ok_or_else(|| cannot_start("no project: pass --project ID or set LAYERS_PROJECT_ID"))
 }
 
-/// A client whose key was checked with `GET /v1/whoami` (the cheapest call, and the one that
-/// fails fast on a bad key).
-pub async fn connect(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
+/// A client for the configured key and API base, not yet checked (the key is resolved from
+/// `LAYERS_API_KEY` or the keyring).
+pub fn layers_client(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
     let (key, _) = KeyStore::new()
         .resolve(Account::Layers)
         .map_err(cannot_start)?;
-    let label = key.kind_label();
-    let client = LayersClient::new(&global.api_base, key).map_err(cannot_start)?;
-    match client.whoami().await {
+    LayersClient::new(&global.api_base, key).map_err(cannot_start)
+}
+
+/// Says which organization and key a checked client works for.
+pub fn announce(global: &GlobalOpts, client: &LayersClient, me: &WhoAmI) {
+    eprintln!(
+        "layers-upload: {} ({}) at {}",
+        me.organization_name,
+        client.key().kind_label(),
+        global.api_base
+    );
+}
+
+/// The key check's retry policy: [`RetryPolicy::startup`], with `LAYERS_STARTUP_ATTEMPTS`
+/// (1–20) overriding the number of tries (tests use it to fail fast).
+pub fn startup_policy() -> Result<RetryPolicy, ExitCode> {
+    let mut policy = RetryPolicy::startup();
+    if let Ok(v) = std::env::var("LAYERS_STARTUP_ATTEMPTS") {
+        policy.max_attempts = v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=20).contains(n))
+            .ok_or_else(|| {
+                cannot_start(format!(
+                    "LAYERS_STARTUP_ATTEMPTS must be a whole number from 1 to 20, not {v:?}"
+                ))
+            })?;
+    }
+    Ok(policy)
+}
+
+/// A client whose key was checked with `GET /v1/whoami` (the cheapest call, and the one that
+/// fails fast on a bad key). A rate limit, a server error or an unreachable API is retried
+/// within [`startup_policy`], each wait said on stderr; a refused key, another refusal, or
+/// the budget running out is exit 2.
+pub async fn connect(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
+    let client = layers_client(global)?;
+    match key_check(&client).await? {
         Ok(me) => {
-            eprintln!(
-                "layers-upload: {} ({label}) at {}",
-                me.organization_name, global.api_base
-            );
+            announce(global, &client, &me);
             Ok(client)
         }
-        Err(e @ ApiError::Unauthenticated { .. }) => Err(cannot_start(e)),
-        Err(e @ ApiError::Network { .. }) => Err(cannot_start(e)),
-        Err(e) => Err(cannot_start(format!(
-            "the API did not accept the key check: {e}"
-        ))),
+        Err(gave_up) => Err(key_check_failed(&gave_up)),
+    }
+}
+
+/// `GET /v1/whoami` within [`startup_policy`], each wait said on stderr.
+pub async fn key_check(
+    client: &LayersClient,
+) -> Result<Result<WhoAmI, GaveUp<ApiError>>, ExitCode> {
+    let policy = startup_policy()?;
+    Ok(policy
+        .run_observed(
+            |_| client.whoami(),
+            |n| eprintln!("layers-upload: {}", waiting_line(n, "the key check")),
+        )
+        .await)
+}
+
+/// Exit 2 with what went wrong with the key check and whether waiting could help.
+pub fn key_check_failed(gave_up: &GaveUp<ApiError>) -> ExitCode {
+    let e = &gave_up.error;
+    match e {
+        ApiError::Unauthenticated { .. } | ApiError::ForbiddenScope { .. } => cannot_start(e),
+        _ if gave_up.is_final() => {
+            cannot_start(format!("the API did not accept the key check: {e}"))
+        }
+        ApiError::RateLimited {
+            retry_after: Some(asked),
+            ..
+        } if gave_up.attempts == 1 => cannot_start(format!(
+            "Layers rate-limited the key check and asked to wait {}, longer than start-up waits; try again later",
+            human_wait(*asked)
+        )),
+        _ => cannot_start(format!(
+            "gave up on the key check after {} tries in {}: {e}",
+            gave_up.attempts,
+            human_wait(gave_up.elapsed)
+        )),
     }
 }
 

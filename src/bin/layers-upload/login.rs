@@ -50,9 +50,10 @@ async fn login_layers(api_base: &str, store: &KeyStore) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
-    let who = match client.whoami().await {
-        Ok(w) => w,
-        Err(e) => return api_failure(&key, api_base, &e),
+    let who = match crate::engine::key_check(&client).await {
+        Ok(Ok(w)) => w,
+        Ok(Err(gave_up)) => return api_failure(&key, api_base, &gave_up.error),
+        Err(code) => return code,
     };
     if let Err(e) = store.store(Account::Layers, &key) {
         return fail(
@@ -98,8 +99,9 @@ async fn status_layers(api_base: &str, store: &KeyStore) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
-    match client.whoami().await {
-        Ok(who) => {
+    match crate::engine::key_check(&client).await {
+        Err(code) => code,
+        Ok(Ok(who)) => {
             println!(
                 "Organization: {} ({})",
                 who.organization_name, who.organization_id
@@ -109,7 +111,7 @@ async fn status_layers(api_base: &str, store: &KeyStore) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => api_failure(&key, api_base, &e),
+        Ok(Err(gave_up)) => api_failure(&key, api_base, &gave_up.error),
     }
 }
 

@@ -1,15 +1,21 @@
 //! `layers-upload watch DIR`: an export folder that uploads itself. Runs the folder's watch
-//! (which feeds the queue) and the runner (which never gives up) until SIGINT/SIGTERM.
+//! (which feeds the queue) and the runner (which never gives up) until SIGINT/SIGTERM. A
+//! watch that starts while Layers cannot be reached (a render server whose network comes up
+//! after it) queues files offline and probes with backoff until Layers answers; only a key
+//! Layers refuses ends it, since waiting cannot fix that.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use layers_uploader::api::types::Grouping;
+use layers_uploader::api::retry::{human_wait, trouble, GaveUp, RetryNotice};
+use layers_uploader::api::types::{Grouping, WhoAmI};
+use layers_uploader::api::{ApiError, LayersClient, NetworkKind, RetryPolicy};
 use layers_uploader::media::{Inspector, Limits};
+use layers_uploader::queue::lock::RunLock;
 use layers_uploader::queue::plan::check_caption;
-use layers_uploader::queue::store::NewWatch;
+use layers_uploader::queue::store::{NewWatch, Store};
 use layers_uploader::queue::{RunEnd, Runner, Scope};
 use layers_uploader::watch::{self, WatchContext, WatchReport};
 use tokio::sync::{mpsc, watch as signal_watch};
@@ -80,9 +86,39 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let (store, client, _lock) = match engine::start_run(global).await {
+    let (dir, store) = match engine::open_store(global) {
         Ok(parts) => parts,
         Err(code) => return code,
+    };
+    let client = match engine::layers_client(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // One check now: a refused key ends the watch before anything is saved; an API that is
+    // merely unreachable, rate-limited or failing does not.
+    let offline = match client.whoami().await {
+        Ok(me) => {
+            engine::announce(global, &client, &me);
+            None
+        }
+        Err(e) if e.is_retryable() => {
+            eprintln!(
+                "layers-upload: {}; watching offline: files are queued and upload once Layers answers",
+                trouble(&e, "the key check")
+            );
+            Some(e)
+        }
+        Err(e) => {
+            return engine::key_check_failed(&GaveUp {
+                error: e,
+                attempts: 1,
+                elapsed: Duration::ZERO,
+            })
+        }
+    };
+    let _lock = match RunLock::acquire(&dir) {
+        Ok(l) => l,
+        Err(e) => return engine::cannot_start(e),
     };
     let saved = match store.save_watch(&NewWatch {
         folder: folder.clone(),
@@ -96,7 +132,7 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
         Ok(w) => w,
         Err(e) => return engine::cannot_start(e),
     };
-    let runner = match engine::runner(store.clone(), client, &args.run, false) {
+    let runner = match engine::runner(store.clone(), client.clone(), &args.run, false) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -130,13 +166,23 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
         on_enqueue: Arc::new(move || waker.wake()),
     };
     let mut watch_task = tokio::spawn(watch::run(ctx, saved, runner.subscribe(), stop_rx.clone()));
+    let uploading = async {
+        if let Some(first) = offline {
+            match wait_for_layers(&client, &store, first, stop_rx.clone()).await {
+                Ok(Some(me)) => engine::announce(global, &client, &me),
+                Ok(None) => return Ok(()),
+                Err(refused) => return Err(Ended::Refused(refused)),
+            }
+        }
+        run_forever(&runner, stop_rx).await.map_err(Ended::Failed)
+    };
     let failure = tokio::select! {
         joined = &mut watch_task => match joined {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(format!("the watch stopped unexpectedly: {e}")),
+            Ok(Err(e)) => Some(Ended::Failed(e.to_string())),
+            Err(e) => Some(Ended::Failed(format!("the watch stopped unexpectedly: {e}"))),
         },
-        ended = run_forever(&runner, stop_rx) => ended.err(),
+        ended = uploading => ended.err(),
     };
     // Whichever ended first, the other stops too; the queue and the watch persist.
     let _ = stop_tx.send(true);
@@ -146,10 +192,17 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
     tokio::time::sleep(Duration::from_millis(50)).await;
     printer.abort();
     report_printer.abort();
-    if let Some(message) = failure {
-        signal.abort();
-        eprintln!("layers-upload: the watch stopped: {message}");
-        return ExitCode::from(1);
+    match failure {
+        Some(Ended::Failed(message)) => {
+            signal.abort();
+            eprintln!("layers-upload: the watch stopped: {message}");
+            return ExitCode::from(1);
+        }
+        Some(Ended::Refused(e)) => {
+            signal.abort();
+            return engine::key_check_failed(&e);
+        }
+        None => {}
     }
     let code = signal.await.unwrap_or(130);
     eprintln!(
@@ -157,6 +210,79 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
         folder.display()
     );
     ExitCode::from(code)
+}
+
+/// Why a watch ended other than by a signal.
+enum Ended {
+    /// The watch or the queue failed (exit 1).
+    Failed(String),
+    /// Layers refused the key while the watch waited for it (exit 2).
+    Refused(GaveUp<ApiError>),
+}
+
+/// Least time between two "Layers unreachable" lines when nothing else changed: a watch may
+/// wait offline for hours, and its log should not fill up with the same line.
+const OFFLINE_LINE_EVERY: Duration = Duration::from_secs(60);
+
+/// Probes `GET /v1/whoami` with [`RetryPolicy::forever`] after the first check failed with
+/// `first`, saying how many posts wait and when the next try is. `Ok(None)`: stopped first;
+/// `Err`: the key was refused.
+async fn wait_for_layers(
+    client: &LayersClient,
+    store: &Store,
+    first: ApiError,
+    mut stop: signal_watch::Receiver<bool>,
+) -> Result<Option<WhoAmI>, GaveUp<ApiError>> {
+    let mut first = Some(first);
+    let mut said: Option<(Instant, usize)> = None;
+    let policy = RetryPolicy::forever();
+    let probe = policy.run_observed(
+        |_| {
+            let known = first.take();
+            async move {
+                match known {
+                    Some(e) => Err(e),
+                    None => client.whoami().await,
+                }
+            }
+        },
+        |notice| {
+            let waiting = waiting_posts(store);
+            let due = said.is_none_or(|(at, n)| n != waiting || at.elapsed() >= OFFLINE_LINE_EVERY);
+            if due {
+                eprintln!("layers-upload: {}", offline_line(notice, waiting));
+                said = Some((Instant::now(), waiting));
+            }
+        },
+    );
+    tokio::select! {
+        probed = probe => probed.map(Some),
+        _ = stop.changed() => Ok(None),
+    }
+}
+
+/// Posts not finished yet (they upload once Layers answers).
+fn waiting_posts(store: &Store) -> usize {
+    store
+        .list(None)
+        .map(|posts| posts.iter().filter(|p| !p.state.is_terminal()).count())
+        .unwrap_or(0)
+}
+
+/// "Layers unreachable, 3 posts waiting, next try in 4 s".
+fn offline_line(notice: &RetryNotice<'_, ApiError>, waiting: usize) -> String {
+    let headline = match notice.error {
+        ApiError::Network {
+            kind: NetworkKind::Connect | NetworkKind::Reset,
+            ..
+        } => "Layers unreachable".to_string(),
+        other => trouble(other, "the key check"),
+    };
+    format!(
+        "{headline}, {waiting} post{} waiting, next try in {}",
+        if waiting == 1 { "" } else { "s" },
+        human_wait(notice.wait.delay)
+    )
 }
 
 /// Runs the queue, and when it is idle waits for the watch to enqueue more, until stopped.

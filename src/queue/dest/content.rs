@@ -9,7 +9,7 @@ use crate::api::error::ApiError;
 use crate::api::http::IdempotencyKey;
 use crate::api::types::{CreateUploadSessionRequest, DeclaredFile, UploadSession};
 use crate::api::LayersClient;
-use crate::queue::store::{now_ms, ReservedFile, ReservedUpload, StoredPost};
+use crate::queue::store::{ReservedFile, ReservedUpload, StoredPost};
 use crate::queue::time::parse_rfc3339_ms;
 
 /// The Layers content destination.
@@ -37,6 +37,10 @@ impl Destination for LayersContent {
 
     fn packs_posts(&self) -> bool {
         true
+    }
+
+    fn server_now_ms(&self) -> i64 {
+        self.client.server_now_ms()
     }
 
     fn reserve_request(&self, posts: &[&StoredPost]) -> Result<String, String> {
@@ -74,9 +78,11 @@ impl Destination for LayersContent {
                 .create_upload_session(project, &request, key)
                 .await?;
             let uploads =
-                reserved_uploads(&created, posts).map_err(|why| ApiError::Unexpected {
-                    status: 201,
-                    excerpt: why,
+                reserved_uploads(&created, posts, self.client.server_now_ms()).map_err(|why| {
+                    ApiError::Unexpected {
+                        status: 201,
+                        excerpt: why,
+                    }
                 })?;
             Ok(Reservation {
                 response_json: serde_json::to_string(&created).unwrap_or_default(),
@@ -112,6 +118,7 @@ impl Destination for LayersContent {
 fn reserved_uploads(
     created: &UploadSession,
     posts: &[StoredPost],
+    server_now_ms: i64,
 ) -> Result<Vec<ReservedUpload>, String> {
     if created.uploads.len() != posts.len() {
         return Err(format!(
@@ -120,7 +127,8 @@ fn reserved_uploads(
             posts.len()
         ));
     }
-    let fallback = now_ms() + 10 * 60 * 1000;
+    // Expiry is kept by the server's clock, as the server stamped it.
+    let fallback = server_now_ms + 10 * 60 * 1000;
     created
         .uploads
         .iter()

@@ -14,7 +14,7 @@ use crate::api::http::IdempotencyKey;
 use crate::api::types::{MediaLibraryKind, MediaPresignRequest, MediaPresignResponse};
 use crate::api::LayersClient;
 use crate::media::human_bytes;
-use crate::queue::store::{now_ms, PostError, ReservedFile, ReservedUpload, Store, StoredPost};
+use crate::queue::store::{PostError, ReservedFile, ReservedUpload, Store, StoredPost};
 use crate::queue::time::parse_rfc3339_ms;
 
 /// The media library, for one kind.
@@ -34,6 +34,10 @@ impl LayersMedia {
 impl Destination for LayersMedia {
     fn kind(&self) -> DestinationKind {
         DestinationKind::LayersMedia(self.kind)
+    }
+
+    fn server_now_ms(&self) -> i64 {
+        self.client.server_now_ms()
     }
 
     fn reserve_request(&self, posts: &[&StoredPost]) -> Result<String, String> {
@@ -68,7 +72,7 @@ impl Destination for LayersMedia {
             let presigned = self.client.media_presign(project, &request, key).await?;
             Ok(Reservation {
                 response_json: serde_json::to_string(&presigned).unwrap_or_default(),
-                uploads: vec![reserved(&presigned)],
+                uploads: vec![reserved(&presigned, self.client.server_now_ms())],
             })
         })
     }
@@ -122,8 +126,9 @@ impl Destination for LayersMedia {
 
 /// The presign answer as the store keeps it: the upload id stands in for the container, and
 /// the returned headers go on the PUT verbatim.
-fn reserved(p: &MediaPresignResponse) -> ReservedUpload {
-    let fallback = now_ms() + 10 * 60 * 1000;
+fn reserved(p: &MediaPresignResponse, server_now_ms: i64) -> ReservedUpload {
+    // Expiry is kept by the server's clock, as the server stamped it.
+    let fallback = server_now_ms + 10 * 60 * 1000;
     ReservedUpload {
         container_id: p.upload_id.clone(),
         files: vec![ReservedFile {

@@ -185,6 +185,13 @@ pub trait Destination: Send + Sync {
         true
     }
 
+    /// Now by this destination's clock, in epoch ms: what its upload links' expiry is judged
+    /// against. Layers stamps `expiresAt` by its own clock, so its destinations answer with
+    /// the server's time (local time plus the offset its `Date` headers showed).
+    fn server_now_ms(&self) -> i64 {
+        crate::queue::store::now_ms()
+    }
+
     /// Whether a failed PUT may be ignored and finalize asked instead (Layers test keys get
     /// inert URLs; finalize then says whether the backend is live after all).
     fn lenient_puts(&self) -> bool {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::api::error::ApiError;
+use crate::api::retry::server_wait;
 use crate::api::types::QuotaDetails;
 use crate::queue::store::PostError;
 use crate::transfer::TransferError;
@@ -32,8 +33,9 @@ pub fn action_for_api(e: &ApiError) -> Action {
         ApiError::QuotaExceeded { usage, .. } => Action::Block { usage: *usage },
         // Loops' per-window upload count: a limit like a quota, not a passing failure.
         ApiError::LoopsUploadLimit { .. } => Action::Block { usage: None },
+        // Exactly as asked, up to the policy's cap (a day-long Retry-After is a server bug).
         ApiError::RateLimited { retry_after, .. } => Action::Retry {
-            after: Some(retry_after.unwrap_or(Duration::from_secs(1))),
+            after: Some(server_wait(retry_after.unwrap_or(Duration::from_secs(1))).delay),
         },
         ApiError::UploadIncomplete { missing_key, .. } => Action::Reput {
             missing_key: missing_key.clone(),
@@ -117,6 +119,21 @@ mod tests {
             action_for_api(&e),
             Action::Retry {
                 after: Some(Duration::from_secs(7))
+            }
+        );
+    }
+
+    #[test]
+    fn an_absurd_retry_after_is_capped() {
+        use crate::api::retry::MAX_RETRY_AFTER;
+        let e = ApiError::RateLimited {
+            retry_after: Some(Duration::from_secs(86_400)),
+            request_id: None,
+        };
+        assert_eq!(
+            action_for_api(&e),
+            Action::Retry {
+                after: Some(MAX_RETRY_AFTER)
             }
         );
     }

@@ -17,7 +17,7 @@ use crate::queue::events::QueueEvent;
 use crate::queue::failpoint;
 use crate::queue::plan::mtime_ns;
 use crate::queue::state::{PostEvent, PostState};
-use crate::queue::store::{now_ms, Change, NewFile, PostError, StoreError, StoredFile, StoredPost};
+use crate::queue::store::{Change, NewFile, PostError, StoreError, StoredFile, StoredPost};
 use crate::transfer::{Progress, ProgressFn};
 
 /// What re-checking a file found.
@@ -67,7 +67,9 @@ impl Runner {
         if !self.files_unchanged(post).await? {
             return Ok(false);
         }
-        let now = now_ms();
+        // `expiresAt` is the server's time: judge it by the server's clock, so a local clock
+        // minutes off neither throws live links away nor PUTs to dead ones.
+        let now = dest.server_now_ms();
         let throughput = self.throughput().max(1);
         for f in post.files.iter().filter(|f| !f.put_confirmed) {
             // Start a PUT only if it can finish before its URL expires. The slack stays small:
