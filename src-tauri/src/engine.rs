@@ -222,7 +222,10 @@ async fn attempt<R: Runtime>(app: &AppHandle<R>, generation: u64, tries: u32) ->
     }
     match prepare(app, tries).await {
         Ok(Prepared::Ready(ready)) => Attempt::Done(install(app, *ready).await),
-        Ok(Prepared::Unreachable { status, wait }) => Attempt::Unreachable { status, wait },
+        Ok(Prepared::Unreachable { wait }) => Attempt::Unreachable {
+            status: state.status(),
+            wait,
+        },
         Err(e) => Attempt::Done(Err(e)),
     }
 }
@@ -236,7 +239,10 @@ struct Ready {
 
 enum Prepared {
     Ready(Box<Ready>),
-    Unreachable { status: Status, wait: Duration },
+    /// Layers did not answer; the status says so.
+    Unreachable {
+        wait: Duration,
+    },
 }
 
 /// Stops the old engine, resolves the key and checks it with Layers.
@@ -312,7 +318,7 @@ async fn prepare<R: Runtime>(app: &AppHandle<R>, tries: u32) -> CmdResult<Prepar
             let waiting = state.waiting_posts();
             let retry_at = layers_uploader::queue::store::now_ms()
                 .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-            let status = publish(
+            publish(
                 app,
                 Status {
                     mode: MODE_UNREACHABLE.into(),
@@ -328,7 +334,7 @@ async fn prepare<R: Runtime>(app: &AppHandle<R>, tries: u32) -> CmdResult<Prepar
                     ..Status::default()
                 },
             );
-            return Ok(Prepared::Unreachable { status, wait });
+            return Ok(Prepared::Unreachable { wait });
         }
     };
     let project = settings

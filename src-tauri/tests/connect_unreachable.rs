@@ -19,7 +19,16 @@ use tauri::Manager;
 
 fn image(path: &Path) {
     let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=1080x1350", "-frames:v", "1"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=1080x1350",
+            "-frames:v",
+            "1",
+        ])
         .arg(path)
         .status()
         .unwrap();
@@ -46,10 +55,16 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
 fn an_unreachable_layers_is_tried_again_until_it_answers_and_the_queue_then_uploads() {
     // The only test in this binary: the environment is the process's.
     let port = free_port();
-    std::env::set_var("LAYERS_API_KEY", "lp_live_apptest_0123456789abcdef0123456789abcdef");
+    std::env::set_var(
+        "LAYERS_API_KEY",
+        "lp_live_apptest_0123456789abcdef0123456789abcdef",
+    );
     std::env::set_var("LAYERS_API_BASE", format!("http://127.0.0.1:{port}"));
     std::env::remove_var("LOOPS_API_KEY");
-    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/layers-test-no-bus");
+    std::env::set_var(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/layers-test-no-bus",
+    );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let project = SandboxConfig::default().project_ids()[0].clone();
@@ -97,13 +112,17 @@ fn an_unreachable_layers_is_tried_again_until_it_answers_and_the_queue_then_uplo
         let s = state.status();
         s.mode == "unreachable"
             && s.waiting_posts == Some(1)
-            && s.message.as_deref().is_some_and(|m| m.starts_with("Layers unreachable, 1 post waiting, next try in "))
+            && s.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("Layers unreachable, 1 post waiting, next try in "))
     });
     assert_eq!(state.store.post(post).unwrap().state, PostState::Queued);
 
     // Layers answers: the app connects by itself and the queued post uploads.
     let (_base, _sandbox) = Sandbox::start(
-        SandboxConfig::default().port(port).data_dir(dir.path().join("api")),
+        SandboxConfig::default()
+            .port(port)
+            .data_dir(dir.path().join("api")),
     )
     .unwrap();
     wait_for("the app to connect once Layers answers", 120, || {
