@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "projects_list",
     "api_key_save",
     "api_key_clear",
+    "reconnect",
     "diagnostics_export",
 ];
 

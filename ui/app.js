@@ -7,6 +7,7 @@ import { initAdd, addPaths, setLoopsReady } from './views/add.js';
 import { initQueue } from './views/queue.js';
 import { initWatch, reloadWatches } from './views/watch.js';
 import { initSettings, loadSettings, showKey } from './views/settings.js';
+import { connectionLabel, statusBanner } from './lib/connection.js';
 
 const VIEWS = ['add', 'queue', 'watch', 'settings'];
 
@@ -21,6 +22,36 @@ function show(view) {
   if (view === 'watch') reloadWatches();
 }
 
+let lastStatus = null;
+
+/** The connection banner, redrawn every second while it counts down to the next try. */
+function showBanner() {
+  const b = statusBanner(lastStatus, Date.now());
+  const el = document.getElementById('runner-banner');
+  el.hidden = !b;
+  if (!b) return;
+  el.className = `banner banner-${b.tone}`;
+  el.dataset.mode = lastStatus.mode;
+  document.getElementById('runner-text').textContent = b.text;
+  document.getElementById('runner-detail').textContent = b.detail;
+  document.getElementById('runner-retry').hidden = !b.retry;
+}
+
+async function retryConnect() {
+  const button = document.getElementById('runner-retry');
+  button.disabled = true;
+  try {
+    showStatus(await invoke('reconnect'));
+  } catch (e) {
+    // The status banner says what went wrong when it can; the error banner only otherwise.
+    const s = await invoke('app_status').catch(() => null);
+    if (s) showStatus(s);
+    if (!statusBanner(s)) showError(errorText(e));
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function showStatus(s) {
   const banner = document.getElementById('sandbox-banner');
   const sandbox = s.mode === 'sandbox';
@@ -29,14 +60,10 @@ function showStatus(s) {
     banner.dataset.apiBase = s.apiBase ?? '';
     banner.dataset.project = s.projectId ?? '';
   }
-  const runner = document.getElementById('runner-banner');
-  runner.hidden = !(s.runner === 'held' || (s.mode === 'offline' && s.message));
-  runner.textContent = s.runner === 'held'
-    ? `The queue is being run by another Layers Uploader (the command line). This window shows it and takes over when that one stops. ${s.message ?? ''}`
-    : s.message ?? '';
+  lastStatus = s;
+  showBanner();
   const conn = document.getElementById('connection');
-  const tone = s.mode === 'live' ? 'ok' : s.mode === 'sandbox' ? 'warn' : s.mode === 'connecting' ? '' : 'bad';
-  const label = { live: 'Connected to Layers', sandbox: 'Offline sandbox', connecting: 'Connecting…', offline: 'Not connected' }[s.mode] ?? s.mode;
+  const { label, tone } = connectionLabel(s.mode);
   conn.replaceChildren();
   const dot = document.createElement('span');
   dot.className = `dot ${tone}`;
@@ -54,6 +81,8 @@ async function main() {
   });
   initAdd({ queued: () => show('queue') });
   initSettings({ connected: showStatus });
+  document.getElementById('runner-retry').addEventListener('click', retryConnect);
+  setInterval(() => { if (lastStatus?.mode === 'unreachable') showBanner(); }, 1000);
   listen('status', showStatus);
   listen('paths-granted', (paths) => {
     show('add');

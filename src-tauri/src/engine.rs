@@ -2,8 +2,11 @@
 //! without one it starts the embedded `layers-sandbox` on 127.0.0.1 so every step works offline.
 //! While the app lives, one runner works the whole queue continuously (holding the run lock);
 //! if another process (the CLI) holds the lock, the app says so and tries again every few seconds.
+//! A keyring that cannot be read is shown and waits for Retry (never the sandbox); a Layers that
+//! does not answer is tried again in the background while posts wait (`reconnect`).
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use layers_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
@@ -19,6 +22,9 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::{broadcast, watch};
 
 use crate::error::{AppError, CmdResult, ErrorCode};
+use crate::reconnect::{
+    choose_key, next_try, unreachable_message, KeyChoice, MODE_OFFLINE, MODE_UNREACHABLE,
+};
 use crate::settings::AppSettings;
 use crate::state::{AppState, Status};
 
@@ -42,7 +48,17 @@ struct QueueRun {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     forwarder: JoinHandle<()>,
-    _lock: RunLock,
+    lock: RunLock,
+}
+
+impl QueueRun {
+    /// Stops the run, waits for it, and hands back the run lock it held.
+    async fn finish(self) -> RunLock {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+        self.forwarder.abort();
+        self.lock
+    }
 }
 
 impl Engine {
@@ -67,9 +83,7 @@ impl Engine {
             w.abort();
         }
         if let Some(run) = self.run.take() {
-            let _ = run.stop.send(true);
-            let _ = tokio::time::timeout(Duration::from_secs(15), run.task).await;
-            run.forwarder.abort();
+            drop(run.finish().await);
         }
     }
 }
@@ -133,12 +147,110 @@ fn live_base() -> String {
         .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
 }
 
+/// What one connection attempt came to.
+enum Attempt {
+    /// Connected, or failed in a way trying again cannot mend (a refused key, a keyring error).
+    Done(CmdResult<Status>),
+    /// Layers did not answer: try again after `wait`.
+    Unreachable { status: Status, wait: Duration },
+}
+
 /// Connects (sandbox or live), starts the queue run, and publishes the status. Replaces any
-/// current engine.
+/// current engine. When Layers does not answer, the app stays usable (posts queue and wait)
+/// and tries again in the background, for as long as no newer `connect` replaced this one.
 pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
     let state = app.state::<AppState>();
-    let mut slot = state.engine.lock().await;
-    if let Some(mut old) = slot.take() {
+    let generation = state.connect_generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let project_id = state.status().project_id;
+    publish(
+        app,
+        Status {
+            mode: "connecting".into(),
+            project_id,
+            runner: "stopped".into(),
+            ..Status::default()
+        },
+    );
+    match attempt(app, generation, 0).await {
+        Attempt::Done(result) => result,
+        Attempt::Unreachable { status, wait } => {
+            tauri::async_runtime::spawn(keep_trying(app.clone(), generation, wait));
+            Ok(status)
+        }
+    }
+}
+
+/// Tries again after each wait until Layers answers, the key is refused, or a newer
+/// `connect` takes over.
+async fn keep_trying<R: Runtime>(app: AppHandle<R>, generation: u64, mut wait: Duration) {
+    let mut tries = 1;
+    loop {
+        tokio::time::sleep(wait).await;
+        if superseded(&app.state::<AppState>(), generation) {
+            return;
+        }
+        match attempt(&app, generation, tries).await {
+            Attempt::Done(Ok(_)) => return,
+            Attempt::Done(Err(e)) => {
+                tracing::warn!("stopped trying to connect: {}", e.message);
+                return;
+            }
+            Attempt::Unreachable { wait: next, .. } => wait = next,
+        }
+        tries = tries.saturating_add(1);
+    }
+}
+
+fn superseded(state: &AppState, generation: u64) -> bool {
+    state.connect_generation.load(Ordering::SeqCst) != generation
+}
+
+/// Publishes a status and returns it.
+fn publish<R: Runtime>(app: &AppHandle<R>, status: Status) -> Status {
+    let status = app.state::<AppState>().set_status(|s| *s = status);
+    let _ = app.emit("status", &status);
+    status
+}
+
+/// One attempt: the key, the client, `whoami` and the projects, all without the engine lock
+/// (commands go on answering meanwhile); then the new engine is swapped in.
+async fn attempt<R: Runtime>(app: &AppHandle<R>, generation: u64, tries: u32) -> Attempt {
+    let state = app.state::<AppState>();
+    let _gate = state.connect_gate.lock().await;
+    if superseded(&state, generation) {
+        return Attempt::Done(Ok(state.status()));
+    }
+    match prepare(app, tries).await {
+        Ok(Prepared::Ready(ready)) => Attempt::Done(install(app, *ready).await),
+        Ok(Prepared::Unreachable { wait }) => Attempt::Unreachable {
+            status: state.status(),
+            wait,
+        },
+        Err(e) => Attempt::Done(Err(e)),
+    }
+}
+
+/// A checked connection, not yet running the queue.
+struct Ready {
+    engine: Engine,
+    status: Status,
+    settings: AppSettings,
+}
+
+enum Prepared {
+    Ready(Box<Ready>),
+    /// Layers did not answer; the status says so.
+    Unreachable {
+        wait: Duration,
+    },
+}
+
+/// Stops the old engine, resolves the key and checks it with Layers.
+async fn prepare<R: Runtime>(app: &AppHandle<R>, tries: u32) -> CmdResult<Prepared> {
+    let state = app.state::<AppState>();
+    // The old connection goes first: its run holds the run lock, its sandbox the data dir.
+    let old = state.engine.lock().await.take();
+    if let Some(mut old) = old {
         old.stop().await;
     }
     let settings = AppSettings::load(&state.store)?;
@@ -147,16 +259,27 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
         tauri::async_runtime::spawn_blocking(|| KeyStore::new().resolve(Account::Layers))
             .await
             .map_err(|e| AppError::internal(format!("the key lookup stopped: {e}")))?;
-    let (key, sandbox) = match resolved {
-        Ok((key, _)) => (key, None),
-        Err(e) => {
-            if !matches!(e, SecretError::NotConfigured { .. }) {
-                tracing::warn!("no usable Layers key ({e}); starting the sandbox");
-            }
+    let (key, sandbox) = match choose_key(resolved.map(|(key, _)| key)) {
+        KeyChoice::Live(key) => (key, None),
+        KeyChoice::Sandbox => {
             let dir = state.data_dir.join("sandbox");
             let (base, handle) = Sandbox::start(SandboxConfig::default().data_dir(dir))
                 .map_err(|e| AppError::internal(format!("cannot start the sandbox: {e}")))?;
             (sandbox_key(&state.data_dir)?, Some((base, handle)))
+        }
+        KeyChoice::Refuse { mode, error } => {
+            tracing::warn!("not connecting: {}", error.message);
+            publish(
+                app,
+                Status {
+                    mode: mode.into(),
+                    project_id: settings.project_id.clone(),
+                    runner: "stopped".into(),
+                    message: Some(error.message.clone()),
+                    ..Status::default()
+                },
+            );
+            return Err(error);
         }
     };
     let base = sandbox.as_ref().map_or_else(live_base, |(b, _)| b.clone());
@@ -173,18 +296,45 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
     let (me, projects) = match checked {
         Ok(ok) => ok,
         Err(e) => {
-            let status = state.set_status(|s| {
-                *s = Status {
-                    mode: "offline".into(),
+            let Some(wait) = next_try(&e, tries) else {
+                publish(
+                    app,
+                    Status {
+                        mode: MODE_OFFLINE.into(),
+                        api_base: Some(base.clone()),
+                        key_id: key_id.clone(),
+                        runner: "stopped".into(),
+                        message: Some(format!("Cannot use the Layers API: {e}")),
+                        ..Status::default()
+                    },
+                );
+                return Err(e.into());
+            };
+            tracing::warn!(
+                tries,
+                wait_ms = wait.as_millis() as u64,
+                "Layers did not answer ({e}); trying again"
+            );
+            let waiting = state.waiting_posts();
+            let retry_at = layers_uploader::queue::store::now_ms()
+                .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+            publish(
+                app,
+                Status {
+                    mode: MODE_UNREACHABLE.into(),
                     api_base: Some(base.clone()),
+                    // Posts can still be queued for the last chosen project.
+                    project_id: settings.project_id.clone(),
                     key_id: key_id.clone(),
                     runner: "stopped".into(),
-                    message: Some(format!("Cannot use the Layers API: {e}")),
+                    message: Some(unreachable_message(waiting, wait)),
+                    retry_at_ms: Some(retry_at),
+                    waiting_posts: Some(waiting),
+                    detail: Some(e.to_string()),
                     ..Status::default()
-                }
-            });
-            let _ = app.emit("status", &status);
-            return Err(e.into());
+                },
+            );
+            return Ok(Prepared::Unreachable { wait });
         }
     };
     let project = settings
@@ -192,8 +342,20 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
         .clone()
         .filter(|p| projects.iter().any(|x| &x.id == p))
         .or_else(|| projects.first().map(|p| p.id.clone()));
-    let has_loops = loops.is_some();
-    let mut engine = Engine {
+    let status = Status {
+        mode: mode.into(),
+        api_base: Some(base.clone()),
+        project_id: project.clone(),
+        key_id,
+        organization: Some(me.organization_name.clone()),
+        runner: "stopped".into(),
+        loops: loops.is_some(),
+        message: project
+            .is_none()
+            .then(|| "This key sees no project: create one in Layers first".into()),
+        ..Status::default()
+    };
+    let engine = Engine {
         client,
         loops,
         projects,
@@ -201,22 +363,29 @@ pub async fn connect<R: Runtime>(app: &AppHandle<R>) -> CmdResult<Status> {
         lock_waiter: None,
         _sandbox: sandbox.map(|(_, h)| h),
     };
-    state.set_status(|s| {
-        *s = Status {
-            mode: mode.into(),
-            api_base: Some(base.clone()),
-            project_id: project.clone(),
-            key_id,
-            organization: Some(me.organization_name.clone()),
-            runner: "stopped".into(),
-            loops: has_loops,
-            message: project
-                .is_none()
-                .then(|| "This key sees no project: create one in Layers first".into()),
-        }
-    });
+    Ok(Prepared::Ready(Box::new(Ready {
+        engine,
+        status,
+        settings,
+    })))
+}
+
+/// Swaps a checked engine in and starts its queue run (or waits for the run lock).
+async fn install<R: Runtime>(app: &AppHandle<R>, ready: Ready) -> CmdResult<Status> {
+    let state = app.state::<AppState>();
+    let Ready {
+        mut engine,
+        status,
+        settings,
+    } = ready;
+    let mode = status.mode.clone();
+    state.set_status(|s| *s = status);
+    let mut slot = state.engine.lock().await;
+    if let Some(mut stray) = slot.take() {
+        stray.stop().await;
+    }
     match RunLock::acquire(&state.data_dir) {
-        Ok(lock) => engine.run = Some(start_run(app, engine.clients(), &settings, mode, lock)?),
+        Ok(lock) => engine.run = Some(start_run(app, engine.clients(), &settings, &mode, lock)?),
         Err(e @ LockError::Held { .. }) => {
             state.set_status(|s| {
                 s.runner = "held".into();
@@ -305,7 +474,7 @@ fn start_run<R: Runtime>(
         stop,
         task,
         forwarder,
-        _lock: lock,
+        lock,
     })
 }
 
@@ -368,6 +537,7 @@ async fn forward_events<R: Runtime>(
 }
 
 /// Restarts the queue run with new settings (concurrency, bandwidth) without reconnecting.
+/// The run lock passes from the old run to the new one, so a CLI cannot take it in between.
 pub async fn restart_run<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
     let state = app.state::<AppState>();
     let mut slot = state.engine.lock().await;
@@ -377,14 +547,7 @@ pub async fn restart_run<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
     let Some(old) = engine.run.take() else {
         return Ok(());
     };
-    let _ = old.stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(15), old.task).await;
-    old.forwarder.abort();
-    drop(old.runner);
-    // The lock goes with the old run; take it again for the new one.
-    drop(old._lock);
-    let lock = RunLock::acquire(&state.data_dir)
-        .map_err(|e| AppError::new(ErrorCode::NotReady, e.to_string()))?;
+    let lock = old.finish().await;
     let settings = AppSettings::load(&state.store)?;
     let mode = state.status().mode;
     engine.run = Some(start_run(app, engine.clients(), &settings, &mode, lock)?);

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod grants;
 pub mod notify;
+pub mod reconnect;
 pub mod settings;
 pub mod state;
 pub mod thumbs;
@@ -125,6 +126,7 @@ pub fn run(started: Instant) {
             cmd::settings::projects_list,
             cmd::settings::api_key_save,
             cmd::settings::api_key_clear,
+            cmd::settings::reconnect,
             cmd::settings::diagnostics_export,
         ])
         .build(tauri::generate_context!())

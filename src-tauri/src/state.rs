@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -22,8 +23,9 @@ use crate::watches::RunningWatch;
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
-    /// `connecting`, `sandbox`, `live` or `offline` (a key is set but the API refused it or
-    /// cannot be reached).
+    /// `connecting`, `sandbox`, `live`, `keyring` (the keyring is locked or unavailable: the
+    /// queue waits for Retry), `unreachable` (Layers does not answer: posts wait and the app
+    /// tries again by itself) or `offline` (the key was refused: shown, not retried).
     pub mode: String,
     pub api_base: Option<String>,
     pub project_id: Option<String>,
@@ -35,6 +37,12 @@ pub struct Status {
     pub loops: bool,
     /// A sentence for the banner when something needs the user.
     pub message: Option<String>,
+    /// While `unreachable`: when the next try starts (ms since the epoch), for a countdown.
+    pub retry_at_ms: Option<i64>,
+    /// While `unreachable`: posts waiting for Layers to answer.
+    pub waiting_posts: Option<u64>,
+    /// While `unreachable`: why the last try failed.
+    pub detail: Option<String>,
 }
 
 /// The app's managed state.
@@ -44,8 +52,13 @@ pub struct AppState {
     pub grants: Mutex<Grants>,
     pub inspector: Arc<Inspector>,
     pub thumbs: Thumbnails,
-    /// The connection and the queue run; replaced when the key or run settings change.
+    /// The connection and the queue run; replaced when the key or run settings change. Never
+    /// held across a network call.
     pub engine: tokio::sync::Mutex<Option<Engine>>,
+    /// One connection attempt at a time (held across its network calls instead of `engine`).
+    pub connect_gate: tokio::sync::Mutex<()>,
+    /// Bumped by every `connect`: a background retry of an older one stops.
+    pub connect_generation: AtomicU64,
     /// What the UI shows about the connection; readable without waiting on `engine`.
     pub status: Mutex<Status>,
     /// Every queue event of whichever runner is current (watches follow it across restarts).
@@ -75,6 +88,8 @@ impl AppState {
             inspector: Arc::new(Inspector::new(Limits::from_env())),
             thumbs,
             engine: tokio::sync::Mutex::new(None),
+            connect_gate: tokio::sync::Mutex::new(()),
+            connect_generation: AtomicU64::new(0),
             status: Mutex::new(Status {
                 mode: "connecting".into(),
                 runner: "stopped".into(),
@@ -108,6 +123,13 @@ impl AppState {
         let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut s);
         s.clone()
+    }
+
+    /// Posts not yet done (queued, waiting, paused or under way): what waits for Layers.
+    pub fn waiting_posts(&self) -> u64 {
+        self.store.list(None).map_or(0, |posts| {
+            posts.iter().filter(|p| !p.state.is_terminal()).count() as u64
+        })
     }
 
     /// The project uploads go to, or `not_ready` before the connection has chosen one.

@@ -93,7 +93,7 @@ pub fn start_all<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
 /// Starts one watch (replacing a running one with the same id).
 pub fn start<R: Runtime>(app: &AppHandle<R>, w: StoredWatch) {
     let state = app.state::<AppState>();
-    state.grants().grant([&w.settings.folder]);
+    state.grants().grant_watch(w.id, &w.settings.folder);
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
     let waker = app.clone();
     let ctx = WatchContext {
@@ -168,6 +168,20 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, w: StoredWatch) {
     }
 }
 
+/// Stops and forgets a watch and takes back its folder's grant; the posts it queued stay.
+/// `Ok(false)` when there was no such watch.
+pub fn forget(state: &AppState, id: i64) -> CmdResult<bool> {
+    stop(state, id);
+    state.grants().revoke_watch(id);
+    if !state.store.delete_watch(id)? {
+        return Ok(false);
+    }
+    state
+        .store
+        .set_setting(&settings::watch_paused_key(id), "0")?;
+    Ok(true)
+}
+
 /// Stops one watch if it runs.
 pub fn stop(state: &AppState, id: i64) {
     let w = state
@@ -177,5 +191,44 @@ pub fn stop(state: &AppState, id: i64) {
         .remove(&id);
     if let Some(w) = w {
         w.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use layers_uploader::api::types::Grouping;
+    use layers_uploader::queue::store::NewWatch;
+
+    #[test]
+    fn removing_a_watch_takes_back_its_folders_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::open(dir.path().join("data"), std::time::Instant::now()).unwrap();
+        let folder = dir.path().join("watched");
+        std::fs::create_dir_all(&folder).unwrap();
+        let clip = folder.join("clip.mp4");
+        std::fs::write(&clip, b"x").unwrap();
+        let saved = state
+            .store
+            .save_watch(&NewWatch {
+                folder: folder.clone(),
+                project_id: "proj-1".into(),
+                recursive: false,
+                grouping: Grouping::PerFile,
+                caption: String::new(),
+                settle_ms: 1000,
+                move_uploaded: false,
+            })
+            .unwrap();
+        // What `start` does for a running watch.
+        state.grants().grant_watch(saved.id, &folder);
+        assert!(state.grants().check(&clip).is_ok());
+        assert!(forget(&state, saved.id).unwrap());
+        assert!(
+            state.grants().check(&clip).is_err(),
+            "the grant went with the watch"
+        );
+        assert!(state.store.watches().unwrap().is_empty());
+        assert!(!forget(&state, saved.id).unwrap(), "already gone");
     }
 }

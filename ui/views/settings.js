@@ -17,7 +17,8 @@ export function showKey(status) {
   $('api-key-id').textContent = status.keyId
     ? `${status.keyId}${status.mode === 'sandbox' ? ' (sandbox key)' : ''}`
     : '—';
-  $('api-key-clear').hidden = status.mode !== 'live';
+  // A stored key can be removed while Layers refuses it or does not answer, too.
+  $('api-key-clear').hidden = !['live', 'unreachable', 'offline'].includes(status.mode);
 }
 
 /** Loads the settings and the project list into the form. */

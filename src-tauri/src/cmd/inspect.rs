@@ -48,16 +48,20 @@ pub fn expand_granted(state: &AppState, paths: &[PathBuf]) -> CmdResult<Vec<Path
     Ok(files)
 }
 
-/// The thumbnail of a granted file: a path inside `<data>/thumbs` for the asset protocol.
+/// The thumbnail of a granted file that inspection accepts: a path inside `<data>/thumbs`
+/// for the asset protocol. The kind comes from the inspection; the page's `kind` is ignored.
 #[tauri::command]
 pub async fn thumbnail(
     state: State<'_, AppState>,
     path: PathBuf,
     kind: Option<MediaKind>,
 ) -> CmdResult<PathBuf> {
-    let file = state.grants().check(&path)?;
-    state
-        .thumbs
-        .get(&file, kind == Some(MediaKind::Video))
+    let _ = kind;
+    let file = state.grants().check_file(&path)?;
+    let inspector = state.inspector.clone();
+    let probe = file.clone();
+    let inspection = tauri::async_runtime::spawn_blocking(move || inspector.inspect(&probe))
         .await
+        .map_err(|e| AppError::internal(format!("inspection stopped: {e}")))?;
+    state.thumbs.get(&file, &inspection).await
 }

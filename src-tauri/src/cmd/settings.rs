@@ -64,13 +64,20 @@ pub async fn settings_save<R: Runtime>(
     settings: AppSettings,
 ) -> CmdResult<AppSettings> {
     let old = AppSettings::load(&state.store)?;
-    if let Some(p) = &settings.project_id {
-        let known = state
-            .engine
-            .lock()
-            .await
-            .as_ref()
-            .is_some_and(|e| e.projects.iter().any(|x| &x.id == p));
+    if let Some(p) = settings
+        .project_id
+        .as_ref()
+        .filter(|p| old.project_id.as_ref() != Some(*p))
+    {
+        let known = match state.engine.lock().await.as_ref() {
+            Some(e) => e.projects.iter().any(|x| &x.id == p),
+            None => {
+                return Err(AppError::new(
+                    ErrorCode::NotReady,
+                    "Layers is not connected: the project can be changed once it answers",
+                ))
+            }
+        };
         if !known {
             return Err(AppError::invalid(format!(
                 "the key does not see a project {p:?}: pick one from the list"
@@ -125,6 +132,13 @@ pub async fn api_key_save<R: Runtime>(app: AppHandle<R>, key: String) -> CmdResu
     let client = LayersClient::new(&base, key.clone())?;
     client.whoami().await?;
     KeyStore::new().store(Account::Layers, &key)?;
+    engine::connect(&app).await
+}
+
+/// Retry: connects again now (after unlocking the keyring, or without waiting for the next
+/// background try while Layers is unreachable).
+#[tauri::command]
+pub async fn reconnect<R: Runtime>(app: AppHandle<R>) -> CmdResult<Status> {
     engine::connect(&app).await
 }
 

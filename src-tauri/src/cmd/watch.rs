@@ -26,20 +26,22 @@ pub async fn watch_add<R: Runtime>(
     grouping: Option<Grouping>,
 ) -> CmdResult<Option<WatchView>> {
     let picked = native_dialog(Pick::Folder, "Watch a folder").await?;
-    let Some(folder) = state.grants().grant(picked).into_iter().next() else {
+    let Some(folder) = picked.into_iter().next() else {
         return Ok(None);
     };
     add_folder(&app, &state, folder, grouping.unwrap_or(Grouping::PerFile)).map(Some)
 }
 
-/// Saves and starts a watch of a granted folder.
+/// Saves and starts a watch of a folder the native dialog returned; the folder is granted
+/// while the watch exists (not as a dropped folder, so removing the watch takes it back).
 pub fn add_folder<R: Runtime>(
     app: &AppHandle<R>,
     state: &AppState,
     folder: std::path::PathBuf,
     grouping: Grouping,
 ) -> CmdResult<WatchView> {
-    let folder = state.grants().check(&folder)?;
+    let folder = std::fs::canonicalize(&folder)
+        .map_err(|e| AppError::invalid(format!("cannot open {}: {e}", folder.display())))?;
     if !folder.is_dir() {
         return Err(AppError::invalid(format!(
             "{} is not a folder",
@@ -92,15 +94,12 @@ pub async fn watch_set_paused<R: Runtime>(
     find(&state, id)
 }
 
-/// Stops and forgets a watch; the posts it queued stay in the queue.
+/// Stops and forgets a watch and takes back its folder's grant; the posts it queued stay in
+/// the queue.
 #[tauri::command]
 pub async fn watch_remove(state: State<'_, AppState>, id: i64) -> CmdResult<()> {
-    watches::stop(&state, id);
-    if !state.store.delete_watch(id)? {
+    if !watches::forget(&state, id)? {
         return Err(AppError::invalid(format!("no watch with id {id}")));
     }
-    state
-        .store
-        .set_setting(&settings::watch_paused_key(id), "0")?;
     Ok(())
 }
