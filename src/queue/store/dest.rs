@@ -226,6 +226,21 @@ mod tests {
         let k1 = store.begin_url_fetch(post).unwrap();
         let k2 = store.begin_url_fetch(post).unwrap();
         assert_eq!(k1, k2, "a replay sends the same Idempotency-Key");
+        // Cancelled while the call may have run: the retry replays it with the same key.
+        store
+            .transition(post, PostEvent::Cancel, Change::default())
+            .unwrap();
+        store
+            .transition(post, PostEvent::Retry, Change::default())
+            .unwrap();
+        assert_eq!(store.post(post).unwrap().state.as_str(), "finalizing");
+        assert_eq!(
+            store.begin_url_fetch(post).unwrap(),
+            k1,
+            "replayed, not resent"
+        );
+        // Refused by the server (the runner forgets the key): a retry is a new operation.
+        store.forget_finalize_key(post).unwrap();
         store
             .transition(post, PostEvent::Fail, Change::default())
             .unwrap();

@@ -22,10 +22,14 @@ pub use types::{
     Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,
     StoredFile, StoredPost, StoredSession,
 };
-pub use watches::{MoveDue, NewWatch, Outcome, SeenFile, StoredWatch, WatchedPost};
+pub use watches::{MoveDue, NewWatch, Outcome, SeenFile, StoredWatch, UploadedFile, WatchedPost};
 
 /// File name of the queue database inside the data dir.
 pub const DB_FILE: &str = "queue.sqlite3";
+
+/// What a session's stored answer becomes once every post of it completed: the answer held
+/// the presigned URLs, and nothing reads it after that but to see that it was answered.
+const SCRUBBED_RESPONSE: &str = r#"{"scrubbed":"every post of this session completed"}"#;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// The schema version this build writes (the number of migrations).
@@ -572,6 +576,20 @@ impl Store {
             "UPDATE posts SET content_json = ?1, container_id = ?2 WHERE id = ?3",
             params![content_json, content_id, post_id],
         )?;
+        // A presigned URL stays valid after finalize and a PUT to it would overwrite the
+        // published file: nothing that could send one is kept once the item exists.
+        tx.execute(
+            "UPDATE post_files SET upload_url = NULL, put_headers = NULL, expires_at = NULL
+             WHERE post_id = ?1",
+            params![post_id],
+        )?;
+        tx.execute(
+            "UPDATE sessions SET response_json = ?1
+             WHERE id = (SELECT session_id FROM posts WHERE id = ?2)
+               AND NOT EXISTS (SELECT 1 FROM posts o
+                               WHERE o.session_id = sessions.id AND o.state != 'completed')",
+            params![SCRUBBED_RESPONSE, post_id],
+        )?;
         let (project, dedupe): (String, Option<String>) = tx.query_row(
             "SELECT b.project_id, p.dedupe_key FROM posts p JOIN batches b ON b.id = p.batch_id
              WHERE p.id = ?1",
@@ -586,6 +604,16 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Drops a post's finalize key after the server refused that finalize (it made no item),
+    /// so a retry by the user starts over instead of replaying it.
+    pub fn forget_finalize_key(&self, post_id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE posts SET finalize_key = NULL WHERE id = ?1",
+            params![post_id],
+        )?;
         Ok(())
     }
 
