@@ -36,14 +36,16 @@ impl Store {
         let batch_id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         tx.execute(
-            "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+            "INSERT INTO batches (id, created_at, project_id, destination, grouping, force,
+                                  backend)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)",
             params![
                 batch_id,
                 now,
                 project_id,
                 crate::queue::dest::LAYERS_URL_FETCH,
-                Grouping::PerFile.as_str()
+                Grouping::PerFile.as_str(),
+                self.backend_for(crate::queue::dest::LAYERS_URL_FETCH)
             ],
         )?;
         let urls_json = serde_json::to_string(urls)
@@ -189,7 +191,10 @@ mod tests {
             conn.pragma_update(None, "user_version", 2).unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            super::super::SCHEMA_VERSION
+        );
         let old = store.post(7).unwrap();
         assert_eq!(
             old.dedupe_key.as_deref(),

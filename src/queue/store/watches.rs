@@ -250,7 +250,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let (_, ids) = enqueue_in(&tx, batch)?;
+        let (_, ids) = enqueue_in(&tx, batch, &self.backend_for(&batch.destination))?;
         for (post_id, w) in ids.iter().zip(watched) {
             tx.execute(
                 "INSERT INTO watch_posts (post_id, watch_id, sidecar) VALUES (?1, ?2, ?3)",
@@ -275,14 +275,18 @@ impl Store {
         project_id: &str,
         dedupe: &str,
     ) -> Result<Option<i64>, StoreError> {
+        let (layers, loops) = self.backend_params();
         Ok(self
             .conn()
             .query_row(
-                "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
-                 WHERE p.dedupe_key = ?1 AND b.project_id = ?2
-                   AND p.state NOT IN ('completed', 'failed', 'cancelled', 'skipped', 'blocked')
-                 ORDER BY p.id LIMIT 1",
-                params![dedupe, project_id],
+                &format!(
+                    "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
+                     WHERE p.dedupe_key = ?1 AND b.project_id = ?2 AND {}
+                       AND p.state NOT IN ('completed', 'failed', 'cancelled', 'skipped', 'blocked')
+                     ORDER BY p.id LIMIT 1",
+                    super::backend::batch_matches("b", 3)
+                ),
+                params![dedupe, project_id, layers, loops],
                 |r| r.get(0),
             )
             .optional()?)
