@@ -44,6 +44,9 @@ pub struct SandboxConfig {
     pub fail_finalize_first: u64,
     /// Throttle storage PUT reads to this many bytes per second.
     pub slow_put_bps: Option<u64>,
+    /// Hold every content finalize this long before it runs (a slow server: lets a test act
+    /// while a finalize is in flight).
+    pub slow_finalize: Option<Duration>,
     /// Projects the organisation owns; empty means [`DEFAULT_PROJECT_ID`].
     pub projects: Vec<String>,
     /// Let URL-fetch reach `http://127.0.0.1` origins (the real service refuses them).
@@ -79,6 +82,7 @@ impl Default for SandboxConfig {
             fail_put_first: 0,
             fail_finalize_first: 0,
             slow_put_bps: None,
+            slow_finalize: None,
             projects: Vec::new(),
             allow_loopback_fetch: false,
             loops_key: None,
@@ -106,6 +110,7 @@ impl fmt::Debug for SandboxConfig {
             .field("fail_put_first", &self.fail_put_first)
             .field("fail_finalize_first", &self.fail_finalize_first)
             .field("slow_put_bps", &self.slow_put_bps)
+            .field("slow_finalize", &self.slow_finalize)
             .field("projects", &self.projects)
             .field("allow_loopback_fetch", &self.allow_loopback_fetch)
             .field("loops_key", &self.loops_key.as_ref().map(|_| "<redacted>"))
@@ -182,6 +187,12 @@ impl SandboxConfig {
     /// Throttles storage PUT reads to `bps` bytes per second.
     pub fn slow_put_bps(mut self, bps: u64) -> Self {
         self.slow_put_bps = Some(bps);
+        self
+    }
+
+    /// Holds every content finalize for `delay` before it runs.
+    pub fn slow_finalize(mut self, delay: Duration) -> Self {
+        self.slow_finalize = Some(delay);
         self
     }
 

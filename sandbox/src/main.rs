@@ -46,6 +46,9 @@ struct Args {
     /// Throttle storage PUT reads to N bytes per second.
     #[arg(long)]
     slow_put_bps: Option<u64>,
+    /// Hold every content finalize N milliseconds before it runs.
+    #[arg(long)]
+    slow_finalize_ms: Option<u64>,
     /// A project the organisation owns (repeatable).
     #[arg(long = "project")]
     projects: Vec<String>,
@@ -86,6 +89,7 @@ fn config_from(args: Args) -> Result<SandboxConfig> {
         fail_put_first: args.fail_put_first,
         fail_finalize_first: args.fail_finalize_first,
         slow_put_bps: args.slow_put_bps,
+        slow_finalize: args.slow_finalize_ms.map(Duration::from_millis),
         projects: args.projects,
         allow_loopback_fetch: args.allow_loopback_fetch,
         loops_key: args.loops_key,

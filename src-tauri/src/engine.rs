@@ -13,6 +13,7 @@ use layers_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use layers_uploader::api::types::Project;
 use layers_uploader::api::{LayersClient, LoopsClient, DEFAULT_API_BASE, DEFAULT_LOOPS_BASE};
 use layers_uploader::queue::lock::{LockError, RunLock};
+use layers_uploader::queue::store::Backend;
 use layers_uploader::queue::{Clients, QueueEvent, RunEnd, Runner, RunnerConfig, Scope};
 use layers_uploader::secrets::{Account, ApiKey, KeyStore, SecretError};
 use layers_uploader::transfer::{BandwidthLimiter, Transfer};
@@ -107,6 +108,14 @@ pub fn sandbox_loops_key(data_dir: &Path) -> Result<ApiKey, SecretError> {
 /// The Loops client: the embedded sandbox's in offline mode, else Loops' own key (keyring or
 /// `LOOPS_API_KEY`) at `LOOPS_API_BASE` or the documented default; `None` without a key (Loops
 /// posts then stay queued and say so).
+/// The Loops API base of a live connection (`LOOPS_API_BASE`, else the real service).
+fn live_loops_base() -> String {
+    std::env::var("LOOPS_API_BASE")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_LOOPS_BASE.to_string())
+}
+
 async fn loops_client(sandbox_base: Option<&str>, data_dir: &Path) -> Option<LoopsClient> {
     let (base, key) = match sandbox_base {
         Some(base) => (base.to_string(), sandbox_loops_key(data_dir).ok()?),
@@ -123,11 +132,7 @@ async fn loops_client(sandbox_base: Option<&str>, data_dir: &Path) -> Option<Loo
                     return None;
                 }
             };
-            let base = std::env::var("LOOPS_API_BASE")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_LOOPS_BASE.to_string());
-            (base, key)
+            (live_loops_base(), key)
         }
     };
     match LoopsClient::new(&base, key) {
@@ -284,6 +289,12 @@ async fn prepare<R: Runtime>(app: &AppHandle<R>, tries: u32) -> CmdResult<Prepar
     };
     let base = sandbox.as_ref().map_or_else(live_base, |(b, _)| b.clone());
     let mode = if sandbox.is_some() { "sandbox" } else { "live" };
+    // The embedded sandbox's port changes every run: its posts are recorded as "sandbox".
+    // Live posts carry their API bases, so neither runs (or dedupes against) the other's.
+    state.store.use_backend(Some(match sandbox {
+        Some(_) => Backend::sandbox(),
+        None => Backend::at(&base, &live_loops_base()),
+    }));
     let key_id = key.key_id().map(str::to_owned);
     let client = LayersClient::new(&base, key)?;
     let loops = loops_client(sandbox.as_ref().map(|(b, _)| b.as_str()), &state.data_dir).await;

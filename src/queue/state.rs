@@ -160,6 +160,11 @@ pub enum PostEvent {
     Cancel,
     /// The user asked to try a failed, blocked or cancelled post again.
     Retry,
+    /// The user asked to try again a post whose finalize (or URL fetch) may already have run:
+    /// its stored Idempotency-Key is sent again before anything else, so an item the server
+    /// already made is read back instead of uploaded a second time. The store sends this
+    /// instead of [`PostEvent::Retry`] when the post holds a finalize key.
+    Refinalize,
 }
 
 /// A move the table does not allow.
@@ -185,6 +190,10 @@ pub fn next(from: PostState, event: PostEvent) -> Result<PostState, InvalidTrans
         (S::Finalizing, E::Complete) => S::Completed,
         // A replayed finalize after a crash may find the post still `uploaded`.
         (S::Uploaded, E::Complete) => S::Completed,
+        // A finalize already in flight when the user paused or cancelled may still succeed:
+        // the item then exists on the server, and the post must say so (and be in the
+        // ledger), or a retry would upload it a second time.
+        (S::Paused | S::Cancelled, E::Complete) => S::Completed,
         (s, E::SessionLost) if s.is_active() || s == S::Waiting => S::Queued,
         (s, E::Wait) if s.is_active() => S::Waiting,
         (S::Waiting | S::Paused, E::Resume(to)) if to.is_active() => to,
@@ -194,6 +203,7 @@ pub fn next(from: PostState, event: PostEvent) -> Result<PostState, InvalidTrans
         (s, E::Pause) if s.is_active() || s == S::Waiting => S::Paused,
         (s, E::Cancel) if !s.is_terminal() => S::Cancelled,
         (S::Failed | S::Blocked | S::Cancelled | S::Paused, E::Retry) => S::Queued,
+        (S::Failed | S::Blocked | S::Cancelled | S::Paused, E::Refinalize) => S::Finalizing,
         _ => return Err(InvalidTransition { from, event }),
     };
     Ok(to)
@@ -278,6 +288,25 @@ mod tests {
         assert_eq!(next(s, PostEvent::FetchFromUrls), Ok(PostState::Finalizing));
         assert_eq!(next(s, PostEvent::Complete), Ok(PostState::Completed));
         assert!(next(PostState::Reserved, PostEvent::FetchFromUrls).is_err());
+    }
+
+    #[test]
+    fn a_finalize_that_succeeds_after_a_pause_or_cancel_still_completes() {
+        for s in [PostState::Paused, PostState::Cancelled] {
+            assert_eq!(
+                next(s, PostEvent::Complete),
+                Ok(PostState::Completed),
+                "{s}"
+            );
+            assert_eq!(
+                next(s, PostEvent::Refinalize),
+                Ok(PostState::Finalizing),
+                "{s}"
+            );
+        }
+        assert!(next(PostState::Failed, PostEvent::Complete).is_err());
+        assert!(next(PostState::Completed, PostEvent::Refinalize).is_err());
+        assert!(next(PostState::Queued, PostEvent::Refinalize).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tokio::time::Instant;
 
 use super::layout::{self, Layout, Meaning};
-use super::moves::move_to_uploaded;
+use super::moves::{holds_uploaded_bytes, move_to_uploaded};
 use super::settle::{Key, Settler};
 use super::{WatchContext, WatchError, WatchReport};
 use crate::api::types::Grouping;
@@ -165,6 +165,26 @@ impl FolderWatch {
         }
         let root = self.layout.root.clone();
         for due in self.ctx.store.moves_due(self.watch.id)? {
+            // A file exported again under the same name since is new work for the watch (it
+            // is taken as a new file): neither it nor the post's sidecar is filed away.
+            let replaced = due
+                .files
+                .iter()
+                .zip(&due.uploaded)
+                .find(|(path, uploaded)| {
+                    holds_uploaded_bytes(path, uploaded).is_ok_and(|same| !same)
+                });
+            if let Some((path, _)) = replaced {
+                self.report(WatchReport::Problem {
+                    path: path.clone(),
+                    message: format!(
+                        "not moved into {}/: it changed after it was uploaded (a new export?), so it stays to be uploaded as new",
+                        super::UPLOADED_DIR
+                    ),
+                });
+                self.ctx.store.mark_moved(due.post_id)?;
+                continue;
+            }
             let mut failed = false;
             for path in due.files.iter().chain(&due.sidecar) {
                 match move_to_uploaded(&root, path) {

@@ -35,6 +35,9 @@ pub async fn finalize(
             "Injected failure (--fail-finalize-first): finalize did not run. Retry.",
         ));
     }
+    if let Some(delay) = app.config.slow_finalize {
+        tokio::time::sleep(delay).await;
+    }
     let lock = app.container_lock(&id);
     let _guard = lock.lock().await;
     let find = || {

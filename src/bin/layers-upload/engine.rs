@@ -11,6 +11,7 @@ use layers_uploader::api::retry::{human_wait, waiting_line, GaveUp};
 use layers_uploader::api::types::WhoAmI;
 use layers_uploader::api::{ApiError, LayersClient, LoopsClient, RetryPolicy};
 use layers_uploader::queue::lock::RunLock;
+use layers_uploader::queue::store::Backend;
 use layers_uploader::queue::store::Store;
 use layers_uploader::queue::{Clients, RunEnd, Runner, RunnerConfig, Scope};
 use layers_uploader::secrets::{Account, KeyStore, SecretError};
@@ -42,6 +43,9 @@ pub fn data_dir(global: &GlobalOpts) -> Result<PathBuf, ExitCode> {
 pub fn open_store(global: &GlobalOpts) -> Result<(PathBuf, Arc<Store>), ExitCode> {
     let dir = data_dir(global)?;
     let store = Store::open_in(&dir).map_err(cannot_start)?;
+    // This process talks to these services only: it records them on what it enqueues and
+    // runs, dedupes and skips by their posts alone (the app may run another in this dir).
+    store.use_backend(Some(Backend::at(&global.api_base, &global.loops_api_base)));
     Ok((dir, Arc::new(store)))
 }
 

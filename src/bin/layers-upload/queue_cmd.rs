@@ -296,14 +296,21 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
         Err(e) => return engine::cannot_start(e),
     };
     // Judge the run by the posts it had to work on, not by old failures in the store.
-    let pending: Vec<i64> = match store.list(None) {
-        Ok(all) => all
-            .iter()
-            .filter(|p| !p.state.is_terminal())
-            .map(|p| p.id)
-            .collect(),
+    let all = match store.list(None) {
+        Ok(all) => all,
         Err(e) => return engine::cannot_start(e),
     };
+    let (mine, others): (Vec<_>, Vec<_>) = all
+        .iter()
+        .filter(|p| !p.state.is_terminal())
+        .partition(|p| store.claims(&p.destination, &p.backend));
+    if !others.is_empty() {
+        eprintln!(
+            "layers-upload: {} post(s) enqueued for another service are left alone (`queue list` says which): only a run against that service works them",
+            others.len()
+        );
+    }
+    let pending: Vec<i64> = mine.iter().map(|p| p.id).collect();
     let runner = match engine::runner_with(store.clone(), clients, run, true) {
         Ok(r) => r,
         Err(code) => return code,
@@ -408,6 +415,7 @@ fn list(store: &Store, json: bool) -> ExitCode {
         Ok(p) => p,
         Err(e) => return engine::cannot_start(e),
     };
+    let current = store.backend();
     let mut out = std::io::stdout().lock();
     for p in &posts {
         let line = if json {
@@ -429,8 +437,19 @@ fn list(store: &Store, json: bool) -> ExitCode {
                 (Some(c), _) => c.clone(),
                 _ => String::new(),
             };
+            // Posts enqueued for another service are run only by a run against it: say which.
+            let elsewhere = match &current {
+                Some(b) if b.for_destination(&p.destination) != p.backend => {
+                    if p.backend.is_empty() {
+                        "  [enqueued before backends were recorded]".to_string()
+                    } else {
+                        format!("  [for {}]", p.backend)
+                    }
+                }
+                _ => String::new(),
+            };
             format!(
-                "{:>6}  {:<10}  {}  {}",
+                "{:>6}  {:<10}  {}  {}{elsewhere}",
                 p.id,
                 p.state.as_str(),
                 files.join(", "),

@@ -262,6 +262,11 @@ impl Runner {
                         Ok(true)
                     }
                     action => {
+                        if action == Action::Fail {
+                            // The server said no: that finalize did not make an item, so a
+                            // retry by the user may start over instead of replaying it.
+                            self.inner.store.forget_finalize_key(post.id)?;
+                        }
                         let error = self.explain(dest.as_ref(), &e, &fresh);
                         self.apply(&fresh, action, error).await?;
                         Ok(false)

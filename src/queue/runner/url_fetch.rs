@@ -2,7 +2,7 @@
 //! Idempotency-Key stored before it is sent, so a crash or timeout replays the same call
 //! instead of creating a second item. No local bytes, so no dedupe and no PUT.
 
-use super::faults::action_for_api;
+use super::faults::{action_for_api, Action};
 use super::{RunError, Runner};
 use crate::api::http::IdempotencyKey;
 use crate::api::types::{MediaUrl, UrlFetchRequest};
@@ -67,9 +67,13 @@ impl Runner {
                 Ok(())
             }
             Err(e) => {
+                let action = action_for_api(&e);
+                if action == Action::Fail {
+                    // A refusal made no item: a retry by the user may send a new call.
+                    self.inner.store.forget_finalize_key(post.id)?;
+                }
                 let fresh = self.inner.store.post(post.id)?;
-                self.apply(&fresh, action_for_api(&e), explain_url_fetch(&e))
-                    .await
+                self.apply(&fresh, action, explain_url_fetch(&e)).await
             }
         }
     }

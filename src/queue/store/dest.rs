@@ -36,14 +36,16 @@ impl Store {
         let batch_id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         tx.execute(
-            "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+            "INSERT INTO batches (id, created_at, project_id, destination, grouping, force,
+                                  backend)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)",
             params![
                 batch_id,
                 now,
                 project_id,
                 crate::queue::dest::LAYERS_URL_FETCH,
-                Grouping::PerFile.as_str()
+                Grouping::PerFile.as_str(),
+                self.backend_for(crate::queue::dest::LAYERS_URL_FETCH)
             ],
         )?;
         let urls_json = serde_json::to_string(urls)
@@ -189,7 +191,10 @@ mod tests {
             conn.pragma_update(None, "user_version", 2).unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            super::super::SCHEMA_VERSION
+        );
         let old = store.post(7).unwrap();
         assert_eq!(
             old.dedupe_key.as_deref(),
@@ -226,6 +231,21 @@ mod tests {
         let k1 = store.begin_url_fetch(post).unwrap();
         let k2 = store.begin_url_fetch(post).unwrap();
         assert_eq!(k1, k2, "a replay sends the same Idempotency-Key");
+        // Cancelled while the call may have run: the retry replays it with the same key.
+        store
+            .transition(post, PostEvent::Cancel, Change::default())
+            .unwrap();
+        store
+            .transition(post, PostEvent::Retry, Change::default())
+            .unwrap();
+        assert_eq!(store.post(post).unwrap().state.as_str(), "finalizing");
+        assert_eq!(
+            store.begin_url_fetch(post).unwrap(),
+            k1,
+            "replayed, not resent"
+        );
+        // Refused by the server (the runner forgets the key): a retry is a new operation.
+        store.forget_finalize_key(post).unwrap();
         store
             .transition(post, PostEvent::Fail, Change::default())
             .unwrap();

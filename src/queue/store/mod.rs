@@ -10,22 +10,28 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
 
+mod backend;
 mod controls;
 mod dest;
 mod rows;
 mod types;
 mod watches;
 
+pub use backend::{normalize_base, Backend, SANDBOX_BACKEND};
 pub use controls::{WatchDecision, WatchTally, TALLY_RECENT};
 use rows::{error_from, post_state, read_post, read_session, transition_in};
 pub use types::{
     Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,
     StoredFile, StoredPost, StoredSession,
 };
-pub use watches::{MoveDue, NewWatch, Outcome, SeenFile, StoredWatch, WatchedPost};
+pub use watches::{MoveDue, NewWatch, Outcome, SeenFile, StoredWatch, UploadedFile, WatchedPost};
 
 /// File name of the queue database inside the data dir.
 pub const DB_FILE: &str = "queue.sqlite3";
+
+/// What a session's stored answer becomes once every post of it completed: the answer held
+/// the presigned URLs, and nothing reads it after that but to see that it was answered.
+const SCRUBBED_RESPONSE: &str = r#"{"scrubbed":"every post of this session completed"}"#;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// The schema version this build writes (the number of migrations).
@@ -107,6 +113,7 @@ CREATE TABLE settings (
 "#,
     watches::MIGRATION_WATCHES,
     dest::MIGRATION_DESTINATIONS,
+    backend::MIGRATION_BACKEND,
 ];
 
 /// Why a store operation failed.
@@ -148,6 +155,8 @@ pub fn now_ms() -> i64 {
 /// every operation is a short transaction.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The services this handle works for (see [`Store::use_backend`]).
+    backend: Mutex<Option<Backend>>,
 }
 
 impl Store {
@@ -174,6 +183,7 @@ impl Store {
             .map_err(open_err)?;
         let store = Store {
             conn: Mutex::new(conn),
+            backend: Mutex::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -225,7 +235,7 @@ impl Store {
     pub fn enqueue(&self, batch: &NewBatch) -> Result<(String, Vec<i64>), StoreError> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let out = enqueue_in(&tx, batch)?;
+        let out = enqueue_in(&tx, batch, &self.backend_for(&batch.destination))?;
         tx.commit()?;
         Ok(out)
     }
@@ -452,6 +462,7 @@ impl Store {
                    JOIN batches b ON b.id = p.batch_id
                    JOIN posts o ON o.dedupe_key = p.dedupe_key AND o.id < p.id
                    JOIN batches ob ON ob.id = o.batch_id AND ob.project_id = b.project_id
+                                   AND ob.backend = b.backend
                  WHERE p.id = ?1 AND p.dedupe_key IS NOT NULL
                    AND o.state NOT IN ('failed', 'cancelled', 'skipped', 'blocked')
                  ORDER BY o.id LIMIT 1",
@@ -572,34 +583,68 @@ impl Store {
             "UPDATE posts SET content_json = ?1, container_id = ?2 WHERE id = ?3",
             params![content_json, content_id, post_id],
         )?;
-        let (project, dedupe): (String, Option<String>) = tx.query_row(
-            "SELECT b.project_id, p.dedupe_key FROM posts p JOIN batches b ON b.id = p.batch_id
+        // A presigned URL stays valid after finalize and a PUT to it would overwrite the
+        // published file: nothing that could send one is kept once the item exists.
+        tx.execute(
+            "UPDATE post_files SET upload_url = NULL, put_headers = NULL, expires_at = NULL
+             WHERE post_id = ?1",
+            params![post_id],
+        )?;
+        tx.execute(
+            "UPDATE sessions SET response_json = ?1
+             WHERE id = (SELECT session_id FROM posts WHERE id = ?2)
+               AND NOT EXISTS (SELECT 1 FROM posts o
+                               WHERE o.session_id = sessions.id AND o.state != 'completed')",
+            params![SCRUBBED_RESPONSE, post_id],
+        )?;
+        let (project, dedupe, backend): (String, Option<String>, String) = tx.query_row(
+            "SELECT b.project_id, p.dedupe_key, b.backend FROM posts p
+               JOIN batches b ON b.id = p.batch_id
              WHERE p.id = ?1",
             params![post_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         if let Some(dedupe) = dedupe {
             tx.execute(
-                "INSERT OR REPLACE INTO ledger (project_id, dedupe_key, content_id, post_id, completed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![project, dedupe, content_id, post_id, now_ms()],
+                "INSERT OR REPLACE INTO ledger (backend, project_id, dedupe_key, content_id,
+                                                post_id, completed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![backend, project, dedupe, content_id, post_id, now_ms()],
             )?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// The content id already uploaded to a project for this dedupe key, if any.
+    /// Drops a post's finalize key after the server refused that finalize (it made no item),
+    /// so a retry by the user starts over instead of replaying it.
+    pub fn forget_finalize_key(&self, post_id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE posts SET finalize_key = NULL WHERE id = ?1",
+            params![post_id],
+        )?;
+        Ok(())
+    }
+
+    /// The content id already uploaded to a project for this dedupe key, if any: on the
+    /// bound backend (its Loops one for a Loops key), or on any when the handle is unbound.
+    /// Rows from before backends were recorded count for any real service, never the sandbox.
     pub fn ledger_lookup(
         &self,
         project_id: &str,
         dedupe: &str,
     ) -> Result<Option<String>, StoreError> {
+        let loops_key = dedupe.starts_with(&format!("{}|", crate::queue::dest::LOOPS));
+        let backend = self
+            .backend()
+            .map(|b| if loops_key { b.loops } else { b.layers });
         Ok(self
             .conn()
             .query_row(
-                "SELECT content_id FROM ledger WHERE project_id = ?1 AND dedupe_key = ?2",
-                params![project_id, dedupe],
+                "SELECT content_id FROM ledger WHERE project_id = ?1 AND dedupe_key = ?2
+                   AND (?3 IS NULL OR backend = ?3 OR (backend = '' AND ?3 != ?4))
+                 ORDER BY backend = ?3 DESC LIMIT 1",
+                params![project_id, dedupe, backend, SANDBOX_BACKEND],
                 |r| r.get(0),
             )
             .optional()?)
@@ -607,15 +652,17 @@ impl Store {
 
     /// Posts the runner may work on now: active ones, and waiting ones whose time has come.
     pub fn runnable(&self, now: i64, batch: Option<&str>) -> Result<Vec<i64>, StoreError> {
+        let (layers, loops) = self.backend_params();
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id FROM posts
-             WHERE (state IN ('queued','reserving','reserved','uploading','uploaded','finalizing')
-                    OR (state = 'waiting' AND COALESCE(next_attempt_at, 0) <= ?1))
-               AND (?2 IS NULL OR batch_id = ?2)
-             ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![now, batch], |r| r.get(0))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
+             WHERE (p.state IN ('queued','reserving','reserved','uploading','uploaded','finalizing')
+                    OR (p.state = 'waiting' AND COALESCE(p.next_attempt_at, 0) <= ?1))
+               AND (?2 IS NULL OR p.batch_id = ?2) AND {}
+             ORDER BY p.id",
+            backend::batch_matches("b", 3)
+        ))?;
+        let rows = stmt.query_map(params![now, batch, layers, loops], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -627,22 +674,28 @@ impl Store {
         batch: Option<&str>,
         queued_limit: usize,
     ) -> Result<Vec<i64>, StoreError> {
+        let (layers, loops) = self.backend_params();
         let conn = self.conn();
         let mut ids: Vec<i64> = {
-            let mut stmt = conn.prepare(
-                "SELECT id FROM posts
-                 WHERE (state IN ('reserving','reserved','uploading','uploaded','finalizing')
-                        OR (state = 'waiting' AND COALESCE(next_attempt_at, 0) <= ?1))
-                   AND (?2 IS NULL OR batch_id = ?2)",
-            )?;
-            let rows = stmt.query_map(params![now, batch], |r| r.get(0))?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
+                 WHERE (p.state IN ('reserving','reserved','uploading','uploaded','finalizing')
+                        OR (p.state = 'waiting' AND COALESCE(p.next_attempt_at, 0) <= ?1))
+                   AND (?2 IS NULL OR p.batch_id = ?2) AND {}",
+                backend::batch_matches("b", 3)
+            ))?;
+            let rows = stmt.query_map(params![now, batch, layers, loops], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
-        let mut stmt = conn.prepare(
-            "SELECT id FROM posts WHERE state = 'queued' AND (?1 IS NULL OR batch_id = ?1)
-             ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![batch, queued_limit as i64], |r| r.get(0))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
+             WHERE p.state = 'queued' AND (?1 IS NULL OR p.batch_id = ?1) AND {}
+             ORDER BY p.id LIMIT ?2",
+            backend::batch_matches("b", 3)
+        ))?;
+        let rows = stmt.query_map(params![batch, queued_limit as i64, layers, loops], |r| {
+            r.get(0)
+        })?;
         for id in rows {
             ids.push(id?);
         }
@@ -657,11 +710,16 @@ impl Store {
         batch: Option<&str>,
         exhausted_at: Option<i64>,
     ) -> Result<Option<i64>, StoreError> {
+        let (layers, loops) = self.backend_params();
         Ok(self.conn().query_row(
-            "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM posts
-             WHERE state = 'waiting' AND (?1 IS NULL OR batch_id = ?1)
-               AND (?2 IS NULL OR attempts < ?2)",
-            params![batch, exhausted_at],
+            &format!(
+                "SELECT MIN(COALESCE(p.next_attempt_at, 0)) FROM posts p
+                   JOIN batches b ON b.id = p.batch_id
+                 WHERE p.state = 'waiting' AND (?1 IS NULL OR p.batch_id = ?1)
+                   AND (?2 IS NULL OR p.attempts < ?2) AND {}",
+                backend::batch_matches("b", 3)
+            ),
+            params![batch, exhausted_at, layers, loops],
             |r| r.get(0),
         )?)
     }
@@ -686,7 +744,7 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT p.id, p.batch_id, p.state, b.destination, p.container_id, p.error_code,
                     p.error_message, p.error_details, p.next_attempt_at, p.updated_at,
-                    p.source_urls
+                    p.source_urls, b.backend
              FROM posts p JOIN batches b ON b.id = p.batch_id
              WHERE (?1 IS NULL OR p.batch_id = ?1) ORDER BY p.id",
         )?;
@@ -701,11 +759,12 @@ impl Store {
                 r.get::<_, Option<i64>>(8)?,
                 r.get::<_, i64>(9)?,
                 r.get::<_, Option<String>>(10)?,
+                r.get::<_, String>(11)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, batch_id, state, destination, container_id, error, next_at, updated, urls) =
+            let (id, batch_id, state, destination, container_id, error, next_at, updated, urls, be) =
                 row?;
             // A URL-fetch post has no local files: it lists its URLs instead.
             let urls: Vec<String> = urls
@@ -721,6 +780,7 @@ impl Store {
                 error,
                 next_attempt_at: next_at,
                 updated_at: updated,
+                backend: be,
             });
         }
         Ok(out)
@@ -816,18 +876,20 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
 fn enqueue_in(
     tx: &rusqlite::Transaction<'_>,
     batch: &NewBatch,
+    backend: &str,
 ) -> Result<(String, Vec<i64>), StoreError> {
     let batch_id = uuid::Uuid::new_v4().to_string();
     tx.execute(
-        "INSERT INTO batches (id, created_at, project_id, destination, grouping, force)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO batches (id, created_at, project_id, destination, grouping, force, backend)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             batch_id,
             now_ms(),
             batch.project_id,
             batch.destination,
             batch.grouping.as_str(),
-            batch.force
+            batch.force,
+            backend
         ],
     )?;
     let ids = insert_posts(tx, &batch_id, &batch.destination, 0, &batch.posts)?;

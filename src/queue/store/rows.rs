@@ -31,6 +31,28 @@ pub(super) fn post_state(conn: &Connection, id: i64) -> Result<PostState, StoreE
     Ok(state.parse()?)
 }
 
+/// A retry of a post that holds a finalize key is a [`PostEvent::Refinalize`]: that finalize
+/// (or URL fetch) may have run on the server, so it is sent again with the same key before
+/// anything else. Only a post without one starts over from `queued`.
+fn retry_event(tx: &Transaction<'_>, id: i64, event: PostEvent) -> Result<PostEvent, StoreError> {
+    if event != PostEvent::Retry {
+        return Ok(event);
+    }
+    let key: Option<String> = tx
+        .query_row(
+            "SELECT finalize_key FROM posts WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(StoreError::NoSuchPost(id))?;
+    Ok(if key.is_some() {
+        PostEvent::Refinalize
+    } else {
+        PostEvent::Retry
+    })
+}
+
 pub(super) fn transition_in(
     tx: &Transaction<'_>,
     id: i64,
@@ -38,6 +60,7 @@ pub(super) fn transition_in(
     change: &Change,
 ) -> Result<PostState, StoreError> {
     let from = post_state(tx, id)?;
+    let event = retry_event(tx, id, event)?;
     let to = next(from, event)?;
     // Waiting and paused posts remember where to resume; others clear it.
     let resume: Option<&str> = match to {

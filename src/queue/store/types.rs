@@ -139,6 +139,8 @@ pub struct PostSummary {
     pub error: Option<PostError>,
     pub next_attempt_at: Option<i64>,
     pub updated_at: i64,
+    /// The service the post was enqueued for (`''` for posts from before that was recorded).
+    pub backend: String,
 }
 
 /// Extra columns a transition sets along with the state.

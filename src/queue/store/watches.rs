@@ -116,7 +116,17 @@ pub struct WatchedPost {
 pub struct MoveDue {
     pub post_id: i64,
     pub files: Vec<PathBuf>,
+    /// What was uploaded from each of `files` (same order), to tell a re-export apart.
+    pub uploaded: Vec<UploadedFile>,
     pub sidecar: Option<PathBuf>,
+}
+
+/// The identity of the bytes uploaded from a file, as the post recorded them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedFile {
+    pub size_bytes: u64,
+    pub mtime_ns: Option<i64>,
+    pub sha256: String,
 }
 
 impl Store {
@@ -240,7 +250,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.conn();
         let tx = write_tx(&mut conn)?;
-        let (_, ids) = enqueue_in(&tx, batch)?;
+        let (_, ids) = enqueue_in(&tx, batch, &self.backend_for(&batch.destination))?;
         for (post_id, w) in ids.iter().zip(watched) {
             tx.execute(
                 "INSERT INTO watch_posts (post_id, watch_id, sidecar) VALUES (?1, ?2, ?3)",
@@ -265,14 +275,18 @@ impl Store {
         project_id: &str,
         dedupe: &str,
     ) -> Result<Option<i64>, StoreError> {
+        let (layers, loops) = self.backend_params();
         Ok(self
             .conn()
             .query_row(
-                "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
-                 WHERE p.dedupe_key = ?1 AND b.project_id = ?2
-                   AND p.state NOT IN ('completed', 'failed', 'cancelled', 'skipped', 'blocked')
-                 ORDER BY p.id LIMIT 1",
-                params![dedupe, project_id],
+                &format!(
+                    "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
+                     WHERE p.dedupe_key = ?1 AND b.project_id = ?2 AND {}
+                       AND p.state NOT IN ('completed', 'failed', 'cancelled', 'skipped', 'blocked')
+                     ORDER BY p.id LIMIT 1",
+                    super::backend::batch_matches("b", 3)
+                ),
+                params![dedupe, project_id, layers, loops],
                 |r| r.get(0),
             )
             .optional()?)
@@ -290,17 +304,29 @@ impl Store {
             Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
         })?;
         let due: Vec<(i64, Option<String>)> = rows.collect::<Result<_, _>>()?;
-        let mut files_stmt =
-            conn.prepare("SELECT path FROM post_files WHERE post_id = ?1 ORDER BY position")?;
+        let mut files_stmt = conn.prepare(
+            "SELECT path, size_bytes, mtime_ns, sha256 FROM post_files WHERE post_id = ?1
+             ORDER BY position",
+        )?;
         let mut out = Vec::with_capacity(due.len());
         for (post_id, sidecar) in due {
-            let files = files_stmt
-                .query_map(params![post_id], |r| r.get::<_, String>(0))?
-                .map(|p| p.map(PathBuf::from))
+            let rows: Vec<(String, UploadedFile)> = files_stmt
+                .query_map(params![post_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        UploadedFile {
+                            size_bytes: r.get::<_, i64>(1)?.max(0) as u64,
+                            mtime_ns: r.get(2)?,
+                            sha256: r.get(3)?,
+                        },
+                    ))
+                })?
                 .collect::<Result<_, _>>()?;
+            let (files, uploaded) = rows.into_iter().map(|(p, u)| (PathBuf::from(p), u)).unzip();
             out.push(MoveDue {
                 post_id,
                 files,
+                uploaded,
                 sidecar: sidecar.map(PathBuf::from),
             });
         }
