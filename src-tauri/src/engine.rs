@@ -274,6 +274,9 @@ async fn prepare<R: Runtime>(app: &AppHandle<R>, tries: u32) -> CmdResult<Prepar
         }
         KeyChoice::Refuse { mode, error } => {
             tracing::warn!("not connecting: {}", error.message);
+            // Whatever is queued meanwhile is for the real service the key belongs to, never
+            // for a sandbox this handle was bound to before.
+            state.store.use_backend(None);
             publish(
                 app,
                 Status {
