@@ -144,7 +144,7 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
     };
     let (batch_id, _) = match store.enqueue(&batch) {
         Ok(b) => b,
-        Err(e) => return engine::cannot_start(e),
+        Err(e) => return engine::cannot_start(store.explain(e)),
     };
     eprintln!("layers-upload: batch {batch_id}: {} file(s)", paths.len());
     let runner = match engine::runner(store.clone(), client, &args.run, true) {
@@ -273,7 +273,19 @@ fn feed(store: &Store, batch_id: &str, posts: &[NewPost]) {
                 }
             }
         }
-        Err(e) => eprintln!("layers-upload: cannot queue files: {e}"),
+        Err(e) => {
+            let names: Vec<String> = posts
+                .iter()
+                .flat_map(|p| &p.files)
+                .map(|f| f.filename.clone())
+                .collect();
+            eprintln!(
+                "layers-upload: {} not queued ({}): {}",
+                names.join(", "),
+                e.code(),
+                store.explain(e)
+            );
+        }
     }
 }
 
