@@ -265,6 +265,7 @@ fn damaged(path: &Path, reason: &str) -> String {
 fn blank(path: &Path) -> Inspection {
     Inspection {
         path: path.to_string_lossy().into_owned(),
+        local_path: path.to_path_buf(),
         content_type: None,
         kind: None,
         size_bytes: 0,
