@@ -180,7 +180,7 @@ impl Transfer {
             path: path.to_owned(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(read_err)?;
+        let file = crate::media::inspect::open_regular(path).map_err(read_err)?;
         let meta = file.metadata().map_err(read_err)?;
         let size = meta.len();
         let mtime = meta.modified().ok();

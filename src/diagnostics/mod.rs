@@ -65,7 +65,7 @@ pub fn init_logging(data_dir: &Path, component: &str) -> Result<LogGuard, Diagno
         .max_log_files(KEEP_DAYS)
         .build(&dir)
         .map_err(|e| log_dir_err(std::io::Error::other(e)))?;
-    let (writer, worker) = tracing_appender::non_blocking(appender);
+    let (writer, worker) = tracing_appender::non_blocking(WarnOnce::new(appender, dir.clone()));
     let filter = |default: &str| {
         EnvFilter::try_from_env("LAYERS_LOG").unwrap_or_else(|_| EnvFilter::new(default))
     };
@@ -82,6 +82,54 @@ pub fn init_logging(data_dir: &Path, component: &str) -> Result<LogGuard, Diagno
         .try_init()
         .map_err(|_| DiagnosticsError::AlreadyInstalled)?;
     Ok(LogGuard { _worker: worker })
+}
+
+/// A log file writer that never fails: the first write error (a full disk, a log dir made
+/// read-only) is told once on stderr, and from then on lines that cannot be written are
+/// dropped — an upload never stops or slows because its log cannot be written.
+struct WarnOnce<W> {
+    inner: W,
+    dir: PathBuf,
+    warned: bool,
+}
+
+impl<W: Write> WarnOnce<W> {
+    fn new(inner: W, dir: PathBuf) -> Self {
+        WarnOnce {
+            inner,
+            dir,
+            warned: false,
+        }
+    }
+
+    fn note(&mut self, e: &std::io::Error) {
+        if !self.warned {
+            self.warned = true;
+            eprintln!(
+                "layers-upload: warning: cannot write the log in {}: {e}; going on without it",
+                self.dir.display()
+            );
+        }
+    }
+}
+
+impl<W: Write> Write for WarnOnce<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.inner.write_all(buf) {
+            Ok(()) => Ok(buf.len()),
+            Err(e) => {
+                self.note(&e);
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Err(e) = self.inner.flush() {
+            self.note(&e);
+        }
+        Ok(())
+    }
 }
 
 /// What an export wrote.

@@ -20,6 +20,29 @@ use crate::api::types::MAX_FILENAME_CHARS;
 /// Chunk size for reading files (hashing, and later the PUT): large enough for full disk speed.
 pub const READ_CHUNK: usize = 256 * 1024;
 
+/// Opens a file for reading only if it is a regular file. The open never blocks (O_NONBLOCK:
+/// a FIFO or device named like a video would otherwise hang the open until a writer comes),
+/// and the type is checked on the opened handle, so a file swapped for something else between
+/// a stat and the open is caught too. A non-regular file is `InvalidInput`.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file (a folder, pipe or device)",
+        ))
+    }
+}
+
 /// Inspects one file with no cache.
 pub fn inspect(path: &Path, limits: &Limits) -> Inspection {
     let mut out = blank(path);
@@ -48,7 +71,7 @@ pub fn inspect(path: &Path, limits: &Limits) -> Inspection {
         ));
         return out;
     }
-    let mut file = match File::open(path) {
+    let mut file = match open_regular(path) {
         Ok(f) => f,
         Err(e) => {
             out.errors.push(io_error(path, &e));
@@ -215,7 +238,7 @@ pub fn sha256_file(file: &mut File) -> io::Result<String> {
 
 /// Hex sha-256 of the file at `path`.
 pub fn sha256_path(path: &Path) -> io::Result<String> {
-    sha256_file(&mut File::open(path)?)
+    sha256_file(&mut open_regular(path)?)
 }
 
 /// The name check the create-session call makes: `filename` is at most 512 characters.
@@ -242,6 +265,7 @@ fn damaged(path: &Path, reason: &str) -> String {
 fn blank(path: &Path) -> Inspection {
     Inspection {
         path: path.to_string_lossy().into_owned(),
+        local_path: path.to_path_buf(),
         content_type: None,
         kind: None,
         size_bytes: 0,
@@ -285,10 +309,34 @@ fn io_error(path: &Path, e: &io::Error) -> LocalError {
             ErrorCode::PermissionDenied,
             format!("{} cannot be read: permission denied", display(path)),
         ),
+        io::ErrorKind::InvalidInput => LocalError::new(
+            ErrorCode::NotAFile,
+            format!("{} is not a regular file", display(path)),
+        ),
+        _ if is_symlink_loop(e) => LocalError::new(
+            ErrorCode::NotFound,
+            format!(
+                "{} is a symbolic link that leads in a circle (or through too many links): point it at a real file",
+                display(path)
+            ),
+        ),
         _ => LocalError::new(
             ErrorCode::Unreadable,
             format!("{} cannot be read: {e}", display(path)),
         ),
+    }
+}
+
+/// ELOOP: a symbolic link that points (through others) back at itself.
+fn is_symlink_loop(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
     }
 }
 

@@ -127,7 +127,11 @@ impl LocalError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
+    /// The path as text (a name that is not UTF-8 shows U+FFFD for its odd bytes).
     pub path: String,
+    /// The path exactly as given, bytes and all: what is opened and queued (not serialized).
+    #[serde(skip)]
+    pub local_path: std::path::PathBuf,
     /// The sniffed type; `None` when the bytes are not a type the API accepts.
     pub content_type: Option<String>,
     pub kind: Option<MediaKind>,

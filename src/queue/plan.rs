@@ -111,10 +111,17 @@ pub fn plan_posts(
 }
 
 fn new_file(f: &Inspection) -> Option<NewFile> {
-    let path = Path::new(&f.path);
+    // The exact path (a name that is not UTF-8 must still be found); the text one only for an
+    // inspection that came without it.
+    let path = if f.local_path.as_os_str().is_empty() {
+        Path::new(&f.path)
+    } else {
+        f.local_path.as_path()
+    };
     let mtime_ns = std::fs::metadata(path).ok().and_then(|m| mtime_ns(&m));
     Some(NewFile {
         path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        // The API takes UTF-8 names: odd bytes become U+FFFD (the file itself keeps its name).
         filename: name(&f.path),
         content_type: f.content_type.clone().unwrap_or_default(),
         size_bytes: f.size_bytes,
@@ -201,6 +208,7 @@ mod tests {
     fn inspection(path: &str, kind: MediaKind, errors: Vec<LocalError>) -> Inspection {
         Inspection {
             path: path.into(),
+            local_path: path.into(),
             content_type: Some(match kind {
                 MediaKind::Video => "video/mp4".into(),
                 MediaKind::Image => "image/jpeg".into(),

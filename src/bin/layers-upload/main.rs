@@ -105,10 +105,12 @@ fn init_logs(global: &GlobalOpts) -> Option<layers_uploader::diagnostics::LogGua
         .data_dir
         .clone()
         .or_else(layers_uploader::paths::default_data_dir);
-    if let Some(guard) =
-        dir.and_then(|d| layers_uploader::diagnostics::init_logging(&d, "cli").ok())
-    {
-        return Some(guard);
+    if let Some(dir) = dir {
+        match layers_uploader::diagnostics::init_logging(&dir, "cli") {
+            Ok(guard) => return Some(guard),
+            // Said once; the command goes on (and says itself if the data dir is unusable).
+            Err(e) => eprintln!("layers-upload: warning: {e}; going on without a log file"),
+        }
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -47,6 +47,8 @@ pub fn run(args: ProbeArgs) -> ExitCode {
 
 /// Replaces each folder by the files directly in it, in name order, leaving out hidden and
 /// partial files (the names an export in progress uses) and caption sidecars (`*.txt`).
+/// Sub-folders are not entered; anything else that is not a regular file (a pipe, a link that
+/// leads nowhere or in a circle) is kept, so its row says what is wrong with it.
 /// Anything else, missing paths included, is passed through so it gets its own error row.
 pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -59,7 +61,7 @@ pub fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
             Ok(rd) => rd
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|f| f.is_file() && !is_ignored_name(f))
+                .filter(|f| !f.is_dir() && !is_ignored_name(f))
                 .collect(),
             Err(_) => vec![p.clone()],
         };

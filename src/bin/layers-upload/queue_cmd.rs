@@ -144,7 +144,7 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
     };
     let (batch_id, _) = match store.enqueue(&batch) {
         Ok(b) => b,
-        Err(e) => return engine::cannot_start(e),
+        Err(e) => return engine::cannot_start(store.explain(e)),
     };
     eprintln!("layers-upload: batch {batch_id}: {} file(s)", paths.len());
     let runner = match engine::runner(store.clone(), client, &args.run, true) {
@@ -175,8 +175,37 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
     let scope = Scope::Batch(batch_id.clone());
     let ended =
         engine::run_with_signals(&runner, scope, args.run.json, totals, Some(feed_rx)).await;
+    if ended.is_err() {
+        say_not_queued(&store, &batch_id, &paths);
+    }
     let ids = store.batch_posts(&batch_id).unwrap_or_default();
     finish(&store, ended, &ids)
+}
+
+/// After a run stopped on a fault of its own (a full disk), names the files that never made it
+/// into the queue: `resume` cannot know them, so they need another `upload`.
+fn say_not_queued(store: &Store, batch_id: &str, paths: &[PathBuf]) {
+    let Ok(posts) = store.list(Some(batch_id)) else {
+        return;
+    };
+    let queued: std::collections::HashSet<String> =
+        posts.into_iter().flat_map(|p| p.files).collect();
+    // The queue keeps canonical paths.
+    let missing: Vec<String> = paths
+        .iter()
+        .filter(|p| {
+            let stored = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            !queued.contains(stored.to_string_lossy().as_ref())
+        })
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "layers-upload: {} file(s) were not queued, so `resume` will not upload them: run `layers-upload upload` again for {}",
+            missing.len(),
+            missing.join(" ")
+        );
+    }
 }
 
 /// Inspects `paths` on a thread of its own: the first file alone (its PUT can start the
@@ -273,7 +302,19 @@ fn feed(store: &Store, batch_id: &str, posts: &[NewPost]) {
                 }
             }
         }
-        Err(e) => eprintln!("layers-upload: cannot queue files: {e}"),
+        Err(e) => {
+            let names: Vec<String> = posts
+                .iter()
+                .flat_map(|p| &p.files)
+                .map(|f| f.filename.clone())
+                .collect();
+            eprintln!(
+                "layers-upload: {} not queued ({}): {}",
+                names.join(", "),
+                e.code(),
+                store.explain(e)
+            );
+        }
     }
 }
 

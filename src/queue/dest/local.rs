@@ -64,7 +64,7 @@ pub fn identify(path: &Path, audio: bool) -> Result<NewFile, LocalError> {
     let unreadable =
         |e: std::io::Error| LocalError::new(ErrorCode::Unreadable, format!("{shown}: {e}"));
     let mut head = Vec::with_capacity(SNIFF_LEN);
-    std::fs::File::open(path)
+    crate::media::inspect::open_regular(path)
         .and_then(|f| f.take(SNIFF_LEN as u64).read_to_end(&mut head))
         .map_err(unreadable)?;
     let sniffed = sniff(&head).map(|s| s.mime);

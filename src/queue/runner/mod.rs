@@ -114,6 +114,16 @@ pub enum RunError {
     Task(String),
 }
 
+impl RunError {
+    /// Stable snake_case code for front ends (`disk_full` when the data dir's disk filled).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RunError::Store(e) => e.code(),
+            RunError::Task(_) => "runner_task",
+        }
+    }
+}
+
 /// The queue runner. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Runner {
@@ -226,7 +236,25 @@ impl Runner {
     /// The loop is continuous: whenever posts become runnable (newly queued, due after a
     /// backoff, sent back for a new session) their work starts at once, beside what is in
     /// flight, so PUT slots never idle while a slower post finishes.
+    ///
+    /// A store that cannot be written (a full disk) stops the run with
+    /// [`StoreError::DiskFull`]: the failed transaction left its post where it was, so no post
+    /// is marked failed and `resume` goes on from there once there is space.
     pub async fn run_fed(
+        &self,
+        scope: &Scope,
+        stop: watch::Receiver<bool>,
+        feeding: Option<watch::Receiver<bool>>,
+    ) -> Result<RunEnd, RunError> {
+        self.run_rounds(scope, stop, feeding)
+            .await
+            .map_err(|e| match e {
+                RunError::Store(s) => RunError::Store(self.inner.store.explain(s)),
+                other => other,
+            })
+    }
+
+    async fn run_rounds(
         &self,
         scope: &Scope,
         mut stop: watch::Receiver<bool>,

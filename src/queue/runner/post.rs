@@ -340,7 +340,28 @@ impl Runner {
         };
         let mtime = mtime_ns(&meta);
         if meta.len() == f.size_bytes && mtime == f.mtime_ns {
-            return FileCheck::Same;
+            // Same size and time, but it must still open as a file for reading: a mode
+            // change (chmod 000) or a swap for a pipe changes neither.
+            return match crate::media::inspect::open_regular(&path) {
+                Ok(_) => FileCheck::Same,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    FileCheck::Unusable(
+                        "permission_denied".into(),
+                        format!(
+                            "{} cannot be read any more (permission denied): give the uploader read access, then run `layers-upload queue retry`",
+                            f.filename
+                        ),
+                    )
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => FileCheck::Unusable(
+                    "not_a_file".into(),
+                    format!("{} is no longer a regular file", f.filename),
+                ),
+                Err(e) => FileCheck::Unusable(
+                    "unreadable".into(),
+                    format!("{} cannot be read: {e}", f.filename),
+                ),
+            };
         }
         if destination != LAYERS_CONTENT {
             // Other destinations need the bytes only: identify again, with their own rules.

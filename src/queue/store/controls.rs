@@ -65,7 +65,7 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![watch_id, TALLY_RECENT as i64], |r| {
             Ok(WatchDecision {
-                path: PathBuf::from(r.get::<_, String>(0)?),
+                path: super::rows::path_from(r.get_ref(0)?)?,
                 outcome: r.get(1)?,
                 detail: r.get(2)?,
                 updated_at: r.get(3)?,

@@ -8,17 +8,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::state::{InvalidTransition, PostEvent, PostState, UnknownState};
+use super::state::{PostEvent, PostState};
 
 mod backend;
 mod controls;
 mod dest;
+mod error;
 mod rows;
 mod types;
 mod watches;
 
 pub use backend::{normalize_base, Backend, SANDBOX_BACKEND};
 pub use controls::{WatchDecision, WatchTally, TALLY_RECENT};
+pub use error::{is_disk_full, StoreError};
 use rows::{error_from, post_state, read_post, read_session, transition_in};
 pub use types::{
     Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,
@@ -116,34 +118,6 @@ CREATE TABLE settings (
     backend::MIGRATION_BACKEND,
 ];
 
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the queue database at {path} cannot be opened: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("the queue database was written by a newer version (schema {found}, this build knows {known}): update the uploader")]
-    NewerSchema { found: i64, known: i64 },
-    #[error("queue database error: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("no post with id {0}")]
-    NoSuchPost(i64),
-    #[error("no session with id {0}")]
-    NoSuchSession(i64),
-    #[error(transparent)]
-    Transition(#[from] InvalidTransition),
-    #[error("the queue database holds a bad value: {0}")]
-    Corrupt(String),
-}
-
-impl From<UnknownState> for StoreError {
-    fn from(e: UnknownState) -> Self {
-        StoreError::Corrupt(e.to_string())
-    }
-}
-
 /// Milliseconds since the Unix epoch: the one time unit the store uses.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -157,20 +131,40 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// The services this handle works for (see [`Store::use_backend`]).
     backend: Mutex<Option<Backend>>,
+    dir: PathBuf,
 }
 
 impl Store {
     /// Opens (creating and migrating) the queue database in a data dir.
     pub fn open_in(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
-            path: data_dir.to_path_buf(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CannotWrite {
+            dir: data_dir.to_path_buf(),
+            source,
         })?;
         Store::open(&data_dir.join(DB_FILE))
     }
 
-    /// Opens (creating and migrating) the queue database at a path.
+    /// Opens (creating and migrating) the queue database at a path. A directory that cannot
+    /// be written is named as such (read-only file system, permissions), not as a SQL error.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Store::open_unexplained(path, &dir).map_err(|e| match e {
+            StoreError::Open { .. } | StoreError::Sql(_) => match error::write_probe(&dir) {
+                Some(source) if error::is_out_of_space(&source) => {
+                    StoreError::DiskFull { dir: Some(dir) }
+                }
+                Some(source) => StoreError::CannotWrite { dir, source },
+                None => e,
+            },
+            other => other.in_dir(&dir),
+        })
+    }
+
+    fn open_unexplained(path: &Path, dir: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -181,12 +175,27 @@ impl Store {
         use_wal(&conn).map_err(open_err)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(open_err)?;
+        if let Some(pages) = super::failpoint::max_page_count() {
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(open_err)?;
+        }
         let store = Store {
             conn: Mutex::new(conn),
             backend: Mutex::new(None),
+            dir: dir.to_path_buf(),
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// The directory the database lives in (the data dir), as error messages name it.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The error as a person should read it: a full disk names this store's data dir.
+    pub fn explain(&self, e: StoreError) -> StoreError {
+        e.in_dir(&self.dir)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -733,8 +742,10 @@ impl Store {
                 "SELECT f.post_id, f.path FROM post_files f JOIN posts p ON p.id = f.post_id
                  WHERE (?1 IS NULL OR p.batch_id = ?1) ORDER BY f.post_id, f.position",
             )?;
+            // Listed for people: a name that is not UTF-8 shows with U+FFFD in its place.
             let rows = stmt.query_map(params![batch], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                let path = rows::path_from(r.get_ref(1)?)?;
+                Ok((r.get::<_, i64>(0)?, path.to_string_lossy().into_owned()))
             })?;
             for row in rows {
                 let (id, path) = row?;
@@ -966,7 +977,7 @@ fn insert_posts(
                 file_stmt.execute(params![
                     post_id,
                     fpos as i64,
-                    f.path.to_string_lossy(),
+                    rows::path_value(&f.path),
                     f.filename,
                     f.content_type,
                     f.size_bytes as i64,

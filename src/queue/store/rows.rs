@@ -157,7 +157,7 @@ pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreE
         .query_map(params![id], |r| {
             Ok(StoredFile {
                 position: r.get(0)?,
-                path: PathBuf::from(r.get::<_, String>(1)?),
+                path: path_from(r.get_ref(1)?)?,
                 filename: r.get(2)?,
                 content_type: r.get(3)?,
                 size_bytes: r.get::<_, i64>(4)? as u64,
@@ -224,4 +224,49 @@ fn post_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredPost, S
             .and_then(|u| serde_json::from_str(&u).ok())
             .unwrap_or_default(),
     }))
+}
+
+/// A path as the store keeps it: text when it is UTF-8, else its raw bytes (a BLOB), so a file
+/// whose name is not valid UTF-8 (Linux allows any bytes) is found again on disk.
+pub(crate) fn path_value(path: &std::path::Path) -> rusqlite::types::Value {
+    match path.to_str() {
+        Some(s) => rusqlite::types::Value::Text(s.to_owned()),
+        None => rusqlite::types::Value::Blob(path_bytes(path)),
+    }
+}
+
+/// Reads a path stored by [`path_value`] (text or raw bytes).
+pub(crate) fn path_from(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<PathBuf> {
+    use rusqlite::types::{FromSqlError, ValueRef};
+    match value {
+        ValueRef::Text(t) => Ok(PathBuf::from(String::from_utf8_lossy(t).into_owned())),
+        ValueRef::Blob(b) => Ok(path_from_bytes(b)),
+        _ => Err(rusqlite::Error::FromSqlConversionFailure(
+            0,
+            value.data_type(),
+            Box::new(FromSqlError::InvalidType),
+        )),
+    }
+}
+
+#[cfg(unix)]
+fn path_bytes(path: &std::path::Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &std::path::Path) -> Vec<u8> {
+    path.to_string_lossy().into_owned().into_bytes()
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
 }

@@ -214,7 +214,7 @@ impl Store {
             conn.prepare("SELECT path, stamp, outcome FROM watch_files WHERE watch_id = ?1")?;
         let rows = stmt.query_map(params![watch_id], |r| {
             Ok((
-                PathBuf::from(r.get::<_, String>(0)?),
+                super::rows::path_from(r.get_ref(0)?)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
             ))
@@ -357,7 +357,7 @@ fn upsert_seen(
              updated_at = excluded.updated_at",
         params![
             watch_id,
-            s.path.to_string_lossy(),
+            super::rows::path_value(&s.path),
             s.stamp,
             s.outcome.as_str(),
             s.detail,
