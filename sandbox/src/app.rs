@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::config::SandboxConfig;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyStore;
+use crate::persist::{self, Loaded, PersistError};
 use crate::ratelimit::WriteLimiter;
 use crate::signing::Signer;
 use crate::state::World;
@@ -33,23 +34,44 @@ pub struct App {
     pub writes: WriteLimiter,
     world: Mutex<World>,
     dirty: AtomicBool,
+    /// Bumped (under the world lock) on every world access and every cached answer.
+    version: AtomicU64,
+    /// The version the state file holds; held while writing it (one writer at a time).
+    saved: tokio::sync::Mutex<u64>,
     fail_put_left: AtomicU64,
     fail_finalize_left: AtomicU64,
     fail_whoami_left: Mutex<VecDeque<u16>>,
     container_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     scopes_by_key_hash: HashMap<String, Vec<String>>,
     loops_key_hash: Option<String>,
+    /// Private mode's key, as its hash (see [`SandboxConfig::private_key`]).
+    private_key_hash: Option<String>,
 }
 
 impl App {
     /// Builds the state for a run; the config's secrets are kept only as hashes.
-    pub fn new(mut config: SandboxConfig, base_url: String, data_dir: PathBuf) -> Self {
+    /// `loaded` is what a previous run in the same data dir saved.
+    pub fn new(
+        mut config: SandboxConfig,
+        base_url: String,
+        data_dir: PathBuf,
+        loaded: Option<Loaded>,
+    ) -> Self {
         let scopes_by_key_hash = config
             .key_scopes
             .drain()
             .map(|(k, v)| (secret_hash(&k), v))
             .collect();
         let loops_key_hash = config.loops_key.take().map(|k| secret_hash(&k));
+        let private_key_hash = config.private_key.take().map(|k| secret_hash(&k));
+        let idempotency = IdempotencyStore::default();
+        let (signer, world) = match loaded {
+            Some(l) => {
+                idempotency.import(l.idempotency);
+                (Signer::from_secret(l.signer_secret), l.world)
+            }
+            None => (Signer::random(), World::default()),
+        };
         App {
             projects: config.project_ids(),
             limits: config.limits(),
@@ -59,21 +81,66 @@ impl App {
             fail_whoami_left: Mutex::new(config.fail_whoami.iter().copied().collect()),
             config,
             base_url,
-            signer: Signer::random(),
+            signer,
             data_dir,
-            idempotency: IdempotencyStore::default(),
-            world: Mutex::new(World::default()),
+            idempotency,
+            world: Mutex::new(world),
             dirty: AtomicBool::new(false),
+            version: AtomicU64::new(1),
+            saved: tokio::sync::Mutex::new(0),
             container_locks: Mutex::new(HashMap::new()),
             scopes_by_key_hash,
             loops_key_hash,
+            private_key_hash,
         }
     }
 
     /// The world, locked; a poisoned lock is recovered because every mutation is a single step.
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.dirty.store(true, Ordering::Relaxed);
-        self.world.lock().unwrap_or_else(|p| p.into_inner())
+        let guard = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock: a snapshot that reads version N holds every change made before N.
+        self.version.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// Marks the saved state stale (something outside the world changed, e.g. a cached answer).
+    pub fn touch(&self) {
+        drop(self.world());
+    }
+
+    /// Writes the state file unless it already holds every change made before this call.
+    /// Called before a mutation is acknowledged, so an answer the client saw survives a crash.
+    /// A sandbox on a temp data dir (removed on exit, never reloaded) saves nothing.
+    pub async fn persist(&self) -> Result<(), PersistError> {
+        if self.config.data_dir.is_none() {
+            return Ok(());
+        }
+        let wanted = self.version.load(Ordering::SeqCst);
+        let mut saved = self.saved.lock().await;
+        if *saved >= wanted {
+            return Ok(()); // a write that started after our change already covers it
+        }
+        let (version, bytes) = {
+            let world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+            let version = self.version.load(Ordering::SeqCst);
+            let bytes = persist::encode(
+                &self.base_url,
+                self.signer.secret(),
+                &world,
+                self.idempotency.export(),
+            )?;
+            (version, bytes)
+        };
+        let dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || persist::write_atomic(&dir, &bytes))
+            .await
+            .map_err(|e| PersistError::Io {
+                path: self.data_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        *saved = version;
+        Ok(())
     }
 
     /// True once after any access to the world since the last call (drives the snapshot).
@@ -160,6 +227,18 @@ impl App {
             Some(h) => *h == secret_hash(presented),
             None => !presented.trim().is_empty(),
         }
+    }
+
+    /// Whether private mode is on.
+    pub fn is_private(&self) -> bool {
+        self.private_key_hash.is_some()
+    }
+
+    /// Whether this Layers key may be used: any well-formed one, or in private mode only its key.
+    pub fn layers_key_ok(&self, key_hash: &str) -> bool {
+        self.private_key_hash
+            .as_deref()
+            .is_none_or(|h| h == key_hash)
     }
 
     /// Where an object key lives on disk.

@@ -103,6 +103,13 @@ pub async fn require_key(
         ));
     };
     let key_hash = secret_hash(key);
+    if !app.layers_key_ok(&key_hash) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "This API key is not accepted by this sandbox.",
+        ));
+    }
     let caller = Caller {
         key_id: key_id.to_string(),
         env,

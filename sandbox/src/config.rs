@@ -66,6 +66,9 @@ pub struct SandboxConfig {
     /// Send a fault's `Retry-After` as an HTTP date (by the sandbox's clock) instead of
     /// seconds.
     pub retry_after_as_date: bool,
+    /// Private mode (the app's embedded sandbox): the only Layers key accepted, also required
+    /// on `/_sandbox/*` and `/media/*`, and every request's `Host` must be this loopback port.
+    pub private_key: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -91,6 +94,7 @@ impl Default for SandboxConfig {
             clock_offset_secs: 0,
             fail_whoami: Vec::new(),
             retry_after_as_date: false,
+            private_key: None,
         }
     }
 }
@@ -119,6 +123,10 @@ impl fmt::Debug for SandboxConfig {
             .field("clock_offset_secs", &self.clock_offset_secs)
             .field("fail_whoami", &self.fail_whoami)
             .field("retry_after_as_date", &self.retry_after_as_date)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -243,6 +251,14 @@ impl SandboxConfig {
     /// Sends injected `Retry-After`s as HTTP dates instead of seconds.
     pub fn retry_after_as_date(mut self, yes: bool) -> Self {
         self.retry_after_as_date = yes;
+        self
+    }
+
+    /// Private mode: only `key` opens the API, the test surface and stored bytes, and only
+    /// requests addressed to `127.0.0.1:<port>`/`localhost:<port>` are served (no other local
+    /// user without the key, no DNS-rebinding page, can read what was uploaded).
+    pub fn private_key(mut self, key: impl Into<String>) -> Self {
+        self.private_key = Some(key.into());
         self
     }
 

@@ -28,6 +28,9 @@ pub enum SandboxError {
         /// What the OS said.
         source: io::Error,
     },
+    /// The previous run's state file could not be read back (its message names the file).
+    #[error("cannot reload the sandbox state: {0}")]
+    State(String),
     /// The tokio runtime or its thread could not be created.
     #[error("cannot start the server runtime: {0}")]
     Runtime(io::Error),

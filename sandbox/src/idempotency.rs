@@ -2,25 +2,32 @@
 //! (24 h); same key + same body → the original response verbatim; same key + another body →
 //! `409 IDEMPOTENCY_CONFLICT`; a concurrent duplicate waits for the first. Finalize ignores
 //! the body in the comparison, because its retry body is documented as ignored.
+//! Cached answers are saved with the rest of the state, so a retry after a restart replays.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::app::App;
 use crate::auth::Caller;
+use crate::clock;
 use crate::error::ApiError;
 
 /// How long a cached response is replayed.
 const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+fn window_ms() -> u64 {
+    REPLAY_WINDOW.as_millis() as u64
+}
 
 /// Largest request body the API routes read (JSON bodies are tiny).
 pub const MAX_API_BODY: usize = 1024 * 1024;
@@ -37,8 +44,23 @@ type Slot = Arc<AsyncMutex<Option<Cached>>>;
 
 struct Entry {
     fingerprint: String,
-    created: Instant,
+    /// Wall-clock ms, so the replay window survives a restart.
+    created_ms: u64,
     slot: Slot,
+}
+
+/// One cached answer as the state file holds it (the API key only as its sha-256).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedReplay {
+    key_hash: String,
+    idempotency_key: String,
+    fingerprint: String,
+    created_ms: u64,
+    status: u16,
+    content_type: Option<String>,
+    /// The response body (JSON text).
+    body: String,
 }
 
 /// Every idempotency key seen, per API key.
@@ -55,7 +77,8 @@ enum Role {
 impl IdempotencyStore {
     fn claim(&self, scope: &(String, String), fingerprint: &str) -> Result<Role, ApiError> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|_, e| e.created.elapsed() < REPLAY_WINDOW);
+        let now = clock::now_ms();
+        entries.retain(|_, e| now.saturating_sub(e.created_ms) < window_ms());
         if let Some(e) = entries.get(scope) {
             if e.fingerprint != fingerprint {
                 return Err(ApiError::new(
@@ -76,11 +99,61 @@ impl IdempotencyStore {
             scope.clone(),
             Entry {
                 fingerprint: fingerprint.to_string(),
-                created: Instant::now(),
+                created_ms: clock::now_ms(),
                 slot: slot.clone(),
             },
         );
         Ok(Role::Leader(guard, slot))
+    }
+
+    /// Every finished `2xx` answer, for the state file (in-flight ones are not answers yet).
+    pub fn export(&self) -> Vec<SavedReplay> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let now = clock::now_ms();
+        entries
+            .iter()
+            .filter(|(_, e)| now.saturating_sub(e.created_ms) < window_ms())
+            .filter_map(|((key_hash, idem), e)| {
+                let slot = e.slot.try_lock().ok()?;
+                let c = slot.as_ref()?;
+                Some(SavedReplay {
+                    key_hash: key_hash.clone(),
+                    idempotency_key: idem.clone(),
+                    fingerprint: e.fingerprint.clone(),
+                    created_ms: e.created_ms,
+                    status: c.status.as_u16(),
+                    content_type: c
+                        .content_type
+                        .as_ref()
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                    body: String::from_utf8_lossy(&c.body).into_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Restores answers saved by [`IdempotencyStore::export`].
+    pub fn import(&self, saved: Vec<SavedReplay>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for r in saved {
+            let Ok(status) = StatusCode::from_u16(r.status) else {
+                continue;
+            };
+            let cached = Cached {
+                status,
+                content_type: r.content_type.and_then(|v| HeaderValue::from_str(&v).ok()),
+                body: Bytes::from(r.body),
+            };
+            entries.insert(
+                (r.key_hash, r.idempotency_key),
+                Entry {
+                    fingerprint: r.fingerprint,
+                    created_ms: r.created_ms,
+                    slot: Arc::new(AsyncMutex::new(Some(cached))),
+                },
+            );
+        }
     }
 
     fn forget(&self, scope: &(String, String), slot: &Slot) {
@@ -178,6 +251,9 @@ async fn lead(
         content_type: rparts.headers.get("content-type").cloned(),
         body: bytes.clone(),
     });
+    drop(guard);
+    // The answer is now part of the saved state: the persist step must write it.
+    app.touch();
     Response::from_parts(rparts, Body::from(bytes))
 }
 

@@ -74,6 +74,10 @@ struct Args {
     /// Send injected Retry-After values as HTTP dates instead of seconds.
     #[arg(long)]
     retry_after_as_date: bool,
+    /// Private mode: the only Layers key accepted, also required on /_sandbox and /media;
+    /// requests must be addressed to 127.0.0.1:PORT or localhost:PORT.
+    #[arg(long, env = "LAYERS_SANDBOX_PRIVATE_KEY", hide_env_values = true)]
+    private_key: Option<String>,
 }
 
 fn config_from(args: Args) -> Result<SandboxConfig> {
@@ -97,6 +101,7 @@ fn config_from(args: Args) -> Result<SandboxConfig> {
         clock_offset_secs: args.clock_offset_secs,
         fail_whoami: args.fail_whoami,
         retry_after_as_date: args.retry_after_as_date,
+        private_key: args.private_key,
         ..SandboxConfig::default()
     };
     for spec in args.key_scopes {

@@ -18,6 +18,7 @@ use tower_service::Service;
 use crate::app::App;
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
+use crate::persist;
 use crate::routes;
 use crate::state::ContainerState;
 
@@ -61,7 +62,7 @@ impl SandboxHandle {
         &self.projects
     }
 
-    /// Where objects and `state.json` live.
+    /// Where objects, the state file and the `state.json` snapshot live.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -88,15 +89,6 @@ impl Drop for SandboxHandle {
 impl Sandbox {
     /// Binds and starts serving; returns the base URL and the handle that owns the server.
     pub fn start(config: SandboxConfig) -> Result<(String, SandboxHandle), SandboxError> {
-        let port = config.port;
-        let listener = StdListener::bind(("127.0.0.1", port))
-            .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .map_err(|source| SandboxError::Bind { port, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SandboxError::Bind { port, source })?;
-        let base_url = format!("http://127.0.0.1:{}", addr.port());
-
         let (temp, data_dir) = match &config.data_dir {
             Some(d) => (None, d.clone()),
             None => {
@@ -119,13 +111,28 @@ impl Sandbox {
                 .map_err(|source| SandboxError::DataDir { path: p, source })?;
         }
 
+        let listener = bind(config.port, &data_dir)?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| SandboxError::Bind {
+                port: config.port,
+                source,
+            })?
+            .port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let loaded =
+            persist::load(&data_dir, &base_url).map_err(|e| SandboxError::State(e.to_string()))?;
+        if loaded.is_some() {
+            tracing::info!(data_dir = %data_dir.display(), "state of the previous run reloaded");
+        }
+
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("layers-sandbox-worker")
             .enable_all()
             .build()
             .map_err(SandboxError::Runtime)?;
-        let app = Arc::new(App::new(config, base_url.clone(), data_dir.clone()));
+        let app = Arc::new(App::new(config, base_url.clone(), data_dir.clone(), loaded));
         let projects = app.projects.clone();
         let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new()
@@ -148,6 +155,22 @@ impl Sandbox {
             },
         ))
     }
+}
+
+/// Binds 127.0.0.1:`port`; with port 0, the previous run's port in this data dir when it is
+/// free (so URLs a client saved stay valid across a restart), else any free one.
+fn bind(port: u16, data_dir: &Path) -> Result<StdListener, SandboxError> {
+    let open = |p: u16| {
+        StdListener::bind(("127.0.0.1", p)).and_then(|l| l.set_nonblocking(true).map(|_| l))
+    };
+    if port == 0 {
+        let previous = persist::saved_base_url(data_dir)
+            .and_then(|u| u.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()));
+        if let Some(l) = previous.and_then(|p| open(p).ok()) {
+            return Ok(l);
+        }
+    }
+    open(port).map_err(|source| SandboxError::Bind { port, source })
 }
 
 async fn serve(listener: StdListener, app: Arc<App>, mut stopped: watch::Receiver<bool>) {
@@ -195,7 +218,8 @@ async fn serve(listener: StdListener, app: Arc<App>, mut stopped: watch::Receive
     }
 }
 
-/// Reaps abandoned sessions and writes `state.json`, a few times a second.
+/// Reaps abandoned sessions, saves what that changed, and writes `state.json` (a readable
+/// snapshot with the request log, for inspection only), a few times a second.
 async fn housekeeping(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
     let reap_ms = app.config.reap_after.as_millis() as u64;
     let tick = Duration::from_millis((reap_ms / 4).clamp(100, 1000));
@@ -205,6 +229,10 @@ async fn housekeeping(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
             _ = tokio::time::sleep(tick) => {}
         }
         reap(&app, reap_ms).await;
+        // Anything changed outside a request (reaping) is saved here; requests save their own.
+        if let Err(e) = app.persist().await {
+            tracing::error!(error = %e, "cannot save the sandbox state");
+        }
         if app.take_dirty() {
             let text = {
                 let world = app.world();
@@ -258,6 +286,11 @@ pub(crate) async fn reap_container(app: &App, id: &str) -> bool {
         }
         keys
     };
+    // Saved before the bytes go: a crash in between leaves a reaped container, never a
+    // reserved one whose objects are missing.
+    if let Err(e) = app.persist().await {
+        tracing::error!(error = %e, "cannot save the sandbox state");
+    }
     for k in keys {
         let _ = tokio::fs::remove_file(app.object_path(&k)).await;
     }

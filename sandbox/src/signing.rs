@@ -43,6 +43,16 @@ impl Signer {
         Signer { secret }
     }
 
+    /// A signer with a saved secret, so URLs issued before a restart still verify after it.
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        Signer { secret }
+    }
+
+    /// The secret, for the data dir's state file only.
+    pub fn secret(&self) -> [u8; 32] {
+        self.secret
+    }
+
     /// The full PUT URL for `key` under `base`, valid until `expires_secs` (unix).
     pub fn presign(
         &self,

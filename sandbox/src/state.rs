@@ -1,16 +1,16 @@
 //! Everything the sandbox remembers: containers (sessions and content items), stored objects,
 //! media-library uploads, Loops assets, the request log. Held under one `std::sync::Mutex`,
 //! never across an `.await`; quota figures are computed from the containers, never cached.
+//! Everything but the request log is saved to the data dir (`persist.rs`) and reloaded.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
 
 use layers_uploader::api::types::{ContentItem, QuotaDetails};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Whether a container belongs to live keys or to test keys (they never see each other's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Env {
     Live,
@@ -18,7 +18,7 @@ pub enum Env {
 }
 
 /// Lifecycle of a direct-upload container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerState {
     /// Session created, quota reserved, waiting for PUTs and finalize.
@@ -32,7 +32,7 @@ pub enum ContainerState {
 }
 
 /// One file a session declared, with its presigned PUT.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeclaredObject {
     pub r2_key: String,
@@ -43,7 +43,7 @@ pub struct DeclaredObject {
 }
 
 /// A content container: a direct-upload session's item, or a URL-fetch item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Container {
     pub container_id: String,
@@ -60,12 +60,12 @@ pub struct Container {
     pub caption: Option<String>,
     pub item: Option<ContentItem>,
     /// Creation order, for stable list pagination.
-    #[serde(skip)]
+    #[serde(default)]
     pub seq: u64,
 }
 
 /// One object that landed in storage.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredObject {
     pub size_bytes: u64,
@@ -75,7 +75,7 @@ pub struct StoredObject {
 }
 
 /// A media-library upload: presigned, then (maybe) finalized into an asset.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaUpload {
     pub upload_id: String,
@@ -90,7 +90,7 @@ pub struct MediaUpload {
 }
 
 /// A Loops email asset.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoopsAsset {
     pub email_asset_id: String,
@@ -103,7 +103,7 @@ pub struct LoopsAsset {
 }
 
 /// One request as the test surface reports it: no query strings, no key values.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     pub method: String,
@@ -118,14 +118,17 @@ pub struct RequestRecord {
 const REQUEST_LOG_CAP: usize = 20_000;
 
 /// The whole mutable world of one sandbox run.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct World {
     pub containers: BTreeMap<String, Container>,
     pub objects: HashMap<String, StoredObject>,
     pub media: BTreeMap<String, MediaUpload>,
     pub loops: BTreeMap<String, LoopsAsset>,
-    /// Loops creates per key fingerprint, for the 50-per-24-h limit.
-    pub loops_creates: HashMap<String, VecDeque<Instant>>,
+    /// Loops creates per key fingerprint (wall-clock ms), for the 50-per-24-h limit.
+    pub loops_creates: HashMap<String, VecDeque<u64>>,
+    /// The request log: test-surface only, not saved across restarts.
+    #[serde(skip)]
     pub requests: VecDeque<RequestRecord>,
     pub next_seq: u64,
 }

@@ -1,6 +1,7 @@
 //! The object store on the API's port: presigned `PUT /storage/<key>` and public
 //! `GET /media/<key>`. Bodies stream to a temp file (hashing as they go) and are renamed into
-//! place only when complete, so a dropped connection never leaves an object behind.
+//! place only when complete, so a dropped connection never leaves an object behind. The
+//! object's file is fsynced and its rename made durable before the `200`.
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -200,6 +201,13 @@ async fn put_checked(
                 tokio::fs::create_dir_all(parent).await.map_err(internal)?;
             }
             tokio::fs::rename(&temp, &dest).await.map_err(internal)?;
+            if let Some(parent) = dest.parent().map(FsPath::to_path_buf) {
+                // The rename must be durable before the 200 (the state file then names it).
+                tokio::task::spawn_blocking(move || crate::persist::sync_dir(&parent))
+                    .await
+                    .map_err(internal)?
+                    .map_err(internal)?;
+            }
             let etag = format!("\"{}\"", &sha256[..32]);
             app.world().objects.insert(
                 key.to_string(),

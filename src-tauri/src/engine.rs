@@ -89,25 +89,87 @@ impl Engine {
     }
 }
 
-/// The key for the embedded sandbox: `lp_live_`-shaped, derived from the data dir so the same
-/// queue replays its requests under the same key after a restart. It opens nothing but the
-/// local sandbox, and is never stored.
-pub fn sandbox_key(data_dir: &Path) -> Result<ApiKey, SecretError> {
-    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
-    let secret = hex::encode(&digest[..16]);
-    ApiKey::layers(&format!("lp_live_sandbox_{secret}"))
+/// Where the embedded sandbox's secret lives (this user only): both sandbox keys derive from it.
+pub const SANDBOX_SECRET_FILE: &str = "sandbox-secret";
+
+/// The embedded sandbox's secret: random, made once per data dir and kept there with mode 0600,
+/// so the same queue replays its requests under the same key after a restart, and another
+/// local user (who can guess the data dir's path, but not read the file) cannot open the
+/// sandbox. It opens nothing but the local sandbox; no Layers or Loops key is ever stored.
+pub fn sandbox_secret(data_dir: &Path) -> std::io::Result<[u8; 32]> {
+    let path = data_dir.join(SANDBOX_SECRET_FILE);
+    match read_sandbox_secret(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let mut seed = [0u8; 32];
+    seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let secret: [u8; 32] = Sha256::digest(seed).into();
+    std::fs::create_dir_all(data_dir)?;
+    let tmp = data_dir.join(format!("{SANDBOX_SECRET_FILE}.{}.tmp", std::process::id()));
+    let written = (|| {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&tmp)?;
+        f.write_all(hex::encode(secret).as_bytes())?;
+        f.sync_all()?;
+        // A link never replaces: of two first starts at once, both read the one that won.
+        match std::fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    read_sandbox_secret(&path)
 }
 
-/// The Loops key for the embedded sandbox (it accepts any bearer): derived like
-/// [`sandbox_key`], opens nothing but the local sandbox, never stored.
-pub fn sandbox_loops_key(data_dir: &Path) -> Result<ApiKey, SecretError> {
-    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
-    ApiKey::new(&format!("loops_sandbox_{}", hex::encode(&digest[16..])))
+fn read_sandbox_secret(path: &Path) -> std::io::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)?;
+    hex::decode(text.trim())
+        .ok()
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is damaged; delete it to make a new one", path.display()),
+            )
+        })
 }
 
-/// The Loops client: the embedded sandbox's in offline mode, else Loops' own key (keyring or
-/// `LOOPS_API_KEY`) at `LOOPS_API_BASE` or the documented default; `None` without a key (Loops
-/// posts then stay queued and say so).
+fn sandbox_derived(data_dir: &Path, label: &str) -> CmdResult<String> {
+    let secret = sandbox_secret(data_dir).map_err(|e| {
+        AppError::internal(format!(
+            "cannot read or make the sandbox secret in {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let mut h = Sha256::new();
+    h.update(secret);
+    h.update(label.as_bytes());
+    Ok(hex::encode(&h.finalize()[..16]))
+}
+
+/// The key for the embedded sandbox: `lp_live_`-shaped (so every live check runs), derived
+/// from the data dir's [`sandbox_secret`].
+pub fn sandbox_key(data_dir: &Path) -> CmdResult<ApiKey> {
+    let text = format!("lp_live_sandbox_{}", sandbox_derived(data_dir, "layers")?);
+    Ok(ApiKey::layers(&text)?)
+}
+
+/// The Loops key for the embedded sandbox, derived like [`sandbox_key`].
+pub fn sandbox_loops_key(data_dir: &Path) -> CmdResult<ApiKey> {
+    let text = format!("loops_sandbox_{}", sandbox_derived(data_dir, "loops")?);
+    Ok(ApiKey::new(&text)?)
+}
+
 /// The Loops API base of a live connection (`LOOPS_API_BASE`, else the real service).
 fn live_loops_base() -> String {
     std::env::var("LOOPS_API_BASE")
@@ -116,6 +178,9 @@ fn live_loops_base() -> String {
         .unwrap_or_else(|| DEFAULT_LOOPS_BASE.to_string())
 }
 
+/// The Loops client: the embedded sandbox's in offline mode, else Loops' own key (keyring or
+/// `LOOPS_API_KEY`) at `LOOPS_API_BASE` or the documented default; `None` without a key (Loops
+/// posts then stay queued and say so).
 async fn loops_client(sandbox_base: Option<&str>, data_dir: &Path) -> Option<LoopsClient> {
     let (base, key) = match sandbox_base {
         Some(base) => (base.to_string(), sandbox_loops_key(data_dir).ok()?),
@@ -268,8 +333,12 @@ async fn prepare<R: Runtime>(app: &AppHandle<R>, tries: u32) -> CmdResult<Prepar
         KeyChoice::Live(key) => (key, None),
         KeyChoice::Sandbox => {
             let dir = state.data_dir.join("sandbox");
-            let (base, handle) = Sandbox::start(SandboxConfig::default().data_dir(dir))
-                .map_err(|e| AppError::internal(format!("cannot start the sandbox: {e}")))?;
+            let (base, handle) = Sandbox::start(
+                SandboxConfig::default()
+                    .data_dir(dir)
+                    .private_key(sandbox_key(&state.data_dir)?.expose()),
+            )
+            .map_err(|e| AppError::internal(format!("cannot start the sandbox: {e}")))?;
             (sandbox_key(&state.data_dir)?, Some((base, handle)))
         }
         KeyChoice::Refuse { mode, error } => {
@@ -591,17 +660,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sandbox_key_is_live_shaped_stable_and_per_data_dir() {
-        let a = sandbox_key(Path::new("/data/a")).unwrap();
+    fn the_sandbox_key_is_live_shaped_stable_private_and_per_data_dir() {
+        let dirs = tempfile::tempdir().unwrap();
+        let (da, db) = (dirs.path().join("a"), dirs.path().join("b"));
+        let a = sandbox_key(&da).unwrap();
         assert!(a.expose().starts_with("lp_live_sandbox_"));
         assert_eq!(a.key_id(), Some("sandbox"));
-        assert_eq!(
-            a.expose(),
-            sandbox_key(Path::new("/data/a")).unwrap().expose()
-        );
+        assert_eq!(a.expose(), sandbox_key(&da).unwrap().expose());
+        assert_ne!(a.expose(), sandbox_key(&db).unwrap().expose());
         assert_ne!(
-            a.expose(),
-            sandbox_key(Path::new("/data/b")).unwrap().expose()
+            sandbox_loops_key(&da).unwrap().expose(),
+            sandbox_loops_key(&db).unwrap().expose()
         );
+        // Not derivable from the path alone: the secret is random and this user's only.
+        let file = da.join(SANDBOX_SECRET_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "the sandbox secret is readable by others: {mode:o}"
+            );
+        }
+        std::fs::remove_file(&file).unwrap();
+        assert_ne!(a.expose(), sandbox_key(&da).unwrap().expose());
+        assert!(std::fs::read_dir(&da).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")));
     }
 }

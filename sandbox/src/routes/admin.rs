@@ -64,6 +64,10 @@ pub async fn delete(
     let lock = app.container_lock(&id);
     let _guard = lock.lock().await;
     let (keys, usage) = free_container(&app, &id)?;
+    // Saved before the bytes go, as the reaper does.
+    app.persist()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     for k in keys {
         let _ = tokio::fs::remove_file(app.object_path(&k)).await;
     }

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,6 +19,7 @@ use layers_uploader::media::sniff;
 use super::json;
 use crate::app::{secret_hash, App};
 use crate::auth::presented_key;
+use crate::clock;
 use crate::error::LoopsError;
 use crate::signing::SignedHeaders;
 use crate::state::LoopsAsset;
@@ -97,15 +98,15 @@ pub async fn create(
     );
     {
         let mut world = app.world();
-        let window = Duration::from_secs(WINDOW_HOURS * 3600);
-        let now = Instant::now();
+        let window = Duration::from_secs(WINDOW_HOURS * 3600).as_millis() as u64;
+        let now = clock::now_ms();
         let creates = world
             .loops_creates
             .entry(owner.clone())
             .or_insert_with(VecDeque::new);
         while creates
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
+            .is_some_and(|t| now.saturating_sub(*t) >= window)
         {
             creates.pop_front();
         }

@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::http::{StatusCode, Uri};
-use axum::middleware::from_fn_with_state;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -24,7 +25,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::error::{ApiError, LoopsError};
-use crate::{auth, clock, idempotency, ratelimit, reqlog, storage};
+use crate::{auth, clock, guard, idempotency, ratelimit, reqlog, storage};
 
 /// Builds the whole router for one run.
 pub fn router(app: Arc<App>) -> Router {
@@ -65,7 +66,24 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(fallback)
         .layer(from_fn_with_state(app.clone(), reqlog::record))
         .layer(from_fn_with_state(app.clone(), clock::stamp_date))
+        .layer(from_fn_with_state(app.clone(), persist_writes))
+        .layer(from_fn_with_state(app.clone(), guard::private_only))
         .with_state(app)
+}
+
+/// Saves the state after every request that may have changed it, before the answer leaves:
+/// what a client was told happened is on disk when it hears it.
+async fn persist_writes(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = next.run(req).await;
+    if writes {
+        if let Err(e) = app.persist().await {
+            tracing::error!(error = %e, "cannot save the sandbox state");
+            return ApiError::internal("The sandbox could not save its state; retry.")
+                .into_response();
+        }
+    }
+    response
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -2,6 +2,7 @@
 the helpers every scenario uses (waits that name what they wait for, a screenshot per step)."""
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -243,9 +244,19 @@ class App:
                   project: b.getAttribute('data-project'),
                   visible: r.width > 0 && r.height > 0 && getComputedStyle(b).display !== 'none'};""")
 
+    def sandbox_key(self):
+        """The embedded sandbox's key, derived as `src-tauri/src/engine.rs::sandbox_key` does
+        (from the random secret in the data dir); the sandbox runs in private mode and wants it."""
+        with open(os.path.join(self.data_dir, "sandbox-secret"), encoding="ascii") as f:
+            secret = bytes.fromhex(f.read().strip())
+        digest = hashlib.sha256(secret + b"layers").hexdigest()
+        return "lp_live_sandbox_" + digest[:32]
+
     def sandbox_state(self):
         api = self.banner()["api"]
-        with urllib.request.urlopen(api.rstrip("/") + "/_sandbox/state", timeout=30) as r:
+        req = urllib.request.Request(api.rstrip("/") + "/_sandbox/state",
+                                     headers={"Authorization": "Bearer " + self.sandbox_key()})
+        with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
     def window_point(self, css):
