@@ -52,6 +52,7 @@ async fn put(client: &LayersClient, project: &str, path: &Path, size: u64) -> Re
         content_type: &file.content_type,
         declared_size: Some(size),
         headers: None,
+        reach: layers_uploader::transfer::Reach::Local,
     };
     let started = Instant::now();
     Transfer::new()?.put_file(path, &target, None).await?;

@@ -4,6 +4,7 @@
 
 mod limiter;
 mod stream;
+pub mod target;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, CONTEN
 use thiserror::Error;
 
 pub use limiter::BandwidthLimiter;
+pub use target::Reach;
 
 use crate::api::envelope::storage_error;
 use crate::api::error::{ApiError, NetworkKind};
@@ -33,8 +35,10 @@ pub struct PutTarget<'a> {
     pub content_type: &'a str,
     /// Size declared when the URL was issued; a file of another size is refused before sending.
     pub declared_size: Option<u64>,
-    /// Headers the presign response said to send, verbatim (media library).
+    /// Headers the presign response said to send, verbatim (media library), if allowed.
     pub headers: Option<&'a BTreeMap<String, String>>,
+    /// Which hosts the link may name (decided by the API base that handed it out).
+    pub reach: Reach,
 }
 
 /// A progress report: at most ~10 per second per file, plus one at the end.
@@ -97,6 +101,9 @@ pub enum TransferError {
     /// A presign header could not be sent as given.
     #[error("The upload instructions carry an unusable header {name:?}: {reason}")]
     BadHeader { name: String, reason: String },
+    /// The upload link names a place file bytes must never go; nothing was sent.
+    #[error("Refused to upload to {host}: {reason}. Nothing was sent. Upload links from a real Layers or Loops API always point at public storage over https; check --api-base (or LAYERS_API_BASE / LOOPS_API_BASE) and any proxy in between.")]
+    UnsafeTarget { host: String, reason: String },
     /// Storage refused (`Storage`) or the network failed (`Network`).
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -109,6 +116,7 @@ impl TransferError {
             TransferError::Read { .. } => "read_failed",
             TransferError::FileChanged { .. } => "file_changed",
             TransferError::BadHeader { .. } => "bad_upload_header",
+            TransferError::UnsafeTarget { .. } => "unsafe_upload_target",
             TransferError::Api(e) => e.code(),
         }
     }
@@ -137,6 +145,8 @@ impl Retryable for TransferError {
 #[derive(Debug, Clone)]
 pub struct Transfer {
     http: reqwest::Client,
+    /// The same, resolving names to public addresses only (for [`Reach::Public`] links).
+    public_http: reqwest::Client,
     limiter: Option<BandwidthLimiter>,
     stall_timeout: Duration,
 }
@@ -144,14 +154,20 @@ pub struct Transfer {
 impl Transfer {
     /// A transfer client: no default headers, no redirects (a redirected PUT would lose its body).
     pub fn new() -> Result<Transfer, ApiError> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let http = builder().build().map_err(|e| network_error(&e, ""))?;
+        let public_http = builder()
+            .dns_resolver(Arc::new(target::PublicResolver))
             .build()
             .map_err(|e| network_error(&e, ""))?;
         Ok(Transfer {
             http,
+            public_http,
             limiter: None,
             stall_timeout: Duration::from_secs(60),
         })
@@ -190,12 +206,17 @@ impl Transfer {
                 detail: format!("it is {size} bytes now, {declared} bytes were declared"),
             });
         }
-        let headers = put_headers(target, size)?;
         let url = reqwest::Url::parse(target.url).map_err(|e| TransferError::BadHeader {
             name: "url".into(),
             reason: e.to_string(),
         })?;
         let host = crate::api::http::host_port(&url);
+        self.check_target(target.reach, &url, &host).await?;
+        let headers = put_headers(target, size)?;
+        let client = match target.reach {
+            Reach::Local => &self.http,
+            Reach::Public => &self.public_http,
+        };
 
         let started = Instant::now();
         let sent = Arc::new(AtomicU64::new(0));
@@ -216,7 +237,7 @@ impl Transfer {
         .into_body();
 
         tracing::debug!(%host, path = %url.path(), size, "storage PUT");
-        let request = self.http.put(url).headers(headers).body(body).send();
+        let request = client.put(url).headers(headers).body(body).send();
         let response = tokio::select! {
             r = request => r,
             () = stall_watch(&sent, self.stall_timeout) => {
@@ -261,7 +282,49 @@ impl Transfer {
     }
 }
 
-/// Content-Type and Content-Length, then the presign headers verbatim (minus credentials).
+impl Transfer {
+    /// Refuses a link that names a place bytes must never go (see [`target`]); a name that
+    /// cannot be resolved now is a network failure (retried), one that resolves only to
+    /// private addresses is refused for good.
+    async fn check_target(
+        &self,
+        reach: Reach,
+        url: &reqwest::Url,
+        host: &str,
+    ) -> Result<(), TransferError> {
+        let unsafe_target = |reason: String| TransferError::UnsafeTarget {
+            host: host.to_owned(),
+            reason,
+        };
+        if let Some(reason) = target::refusal(reach, url) {
+            return Err(unsafe_target(reason));
+        }
+        if reach == Reach::Public && crate::api::http::host_ip(url).is_none() {
+            let name = url.host_str().unwrap_or_default();
+            let port = url.port_or_known_default().unwrap_or(443);
+            match target::resolves_publicly(name, port).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(unsafe_target(format!(
+                        "{name} resolves only to private, loopback or link-local addresses"
+                    )))
+                }
+                Err(e) => {
+                    return Err(ApiError::Network {
+                        kind: NetworkKind::Connect,
+                        host: host.to_owned(),
+                        detail: format!("cannot resolve {name}: {e}"),
+                    }
+                    .into())
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Content-Type and Content-Length, then the presign headers verbatim: only the allowed ones
+/// ([`target::header_allowed`]); instructions asking for any other header are refused.
 fn put_headers(target: &PutTarget<'_>, size: u64) -> Result<HeaderMap, TransferError> {
     let bad = |name: &str, reason: String| TransferError::BadHeader {
         name: name.to_owned(),
@@ -274,9 +337,13 @@ fn put_headers(target: &PutTarget<'_>, size: u64) -> Result<HeaderMap, TransferE
     headers.insert(CONTENT_LENGTH, HeaderValue::from(size));
     for (name, value) in target.headers.into_iter().flatten() {
         let lower = name.to_ascii_lowercase();
-        if lower == "authorization" || lower == "x-api-key" {
-            tracing::warn!(header = %name, "not sending a credential header to storage");
-            continue;
+        if !target::header_allowed(&lower) {
+            return Err(bad(
+                name,
+                "only Content-Type, Content-Length, Content-MD5, Cache-Control, the other \
+                 Content-* headers and x-amz-* are ever sent to storage"
+                    .into(),
+            ));
         }
         if lower == "content-length" && value.trim() != size.to_string() {
             return Err(bad(
@@ -350,24 +417,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_are_exact_and_never_credentials() {
+    fn headers_are_exact_and_only_the_allowed_ones() {
         let mut extra = BTreeMap::new();
         extra.insert("Content-Type".to_owned(), "image/jpeg".to_owned());
         extra.insert("Content-Length".to_owned(), "10".to_owned());
-        extra.insert("Authorization".to_owned(), "Bearer x".to_owned());
         extra.insert("x-amz-meta-a".to_owned(), "b".to_owned());
         let t = PutTarget {
             url: "http://s/x",
             content_type: "image/jpeg",
             declared_size: None,
             headers: Some(&extra),
+            reach: Reach::Public,
         };
         let h = put_headers(&t, 10).unwrap();
         assert_eq!(h[CONTENT_TYPE], "image/jpeg");
         assert_eq!(h[CONTENT_LENGTH], "10");
         assert_eq!(h["x-amz-meta-a"], "b");
-        assert!(h.get("authorization").is_none());
         assert_eq!(put_headers(&t, 11).unwrap_err().code(), "bad_upload_header");
+        for name in ["Authorization", "Host", "Cookie", "X-Api-Key"] {
+            let mut more = extra.clone();
+            more.insert(name.to_owned(), "v".to_owned());
+            let with_more = PutTarget {
+                headers: Some(&more),
+                ..t
+            };
+            let e = put_headers(&with_more, 10).unwrap_err();
+            assert_eq!(e.code(), "bad_upload_header", "{name}");
+            assert!(e.to_string().contains(name), "{e}");
+        }
     }
 
     #[test]

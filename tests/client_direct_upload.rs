@@ -201,6 +201,7 @@ async fn expired_url_is_a_storage_error_that_needs_a_new_session() {
         content_type: &put.content_type,
         declared_size: None,
         headers: None,
+        reach: layers_uploader::transfer::Reach::Local,
     };
     let err = w
         .transfer
@@ -232,6 +233,7 @@ async fn a_content_type_other_than_the_declared_one_fails_the_signature() {
         content_type: "image/png",
         declared_size: None,
         headers: None,
+        reach: layers_uploader::transfer::Reach::Local,
     };
     let err = w
         .transfer
@@ -351,6 +353,7 @@ async fn a_test_key_session_has_inert_urls_and_fixture_finalize() {
         content_type: &put.content_type,
         declared_size: None,
         headers: None,
+        reach: layers_uploader::transfer::Reach::Local,
     };
     // The PUT fails harmlessly; finalize still returns a completed item with our caption.
     let err = w

@@ -297,6 +297,7 @@ async fn finalize_after_put(
         content_type: &put.content_type,
         declared_size: None,
         headers: None,
+        reach: layers_uploader::transfer::Reach::Local,
     };
     w.transfer.put_file(path, &target, None).await.expect("PUT");
     w.client

@@ -165,6 +165,7 @@ async fn media_library_presign_put_finalize_with_checksum() {
         content_type: "image/webp",
         declared_size: Some(bytes.len() as u64),
         headers: Some(&presign.headers),
+        reach: layers_uploader::transfer::Reach::Local,
     };
     w.transfer
         .put_file(&path, &target, None)
@@ -259,6 +260,7 @@ async fn media_library_errors() {
         content_type: "image/jpeg",
         declared_size: Some(size),
         headers: Some(&p.headers),
+        reach: layers_uploader::transfer::Reach::Local,
     };
     w.transfer.put_file(&path, &target, None).await.unwrap();
     let e = w
@@ -299,6 +301,7 @@ async fn loops_create_put_complete() {
         content_type: "image/png",
         declared_size: Some(size),
         headers: None,
+        reach: layers_uploader::transfer::Reach::Local,
     };
     w.transfer
         .put_file(&path, &target, None)

@@ -55,6 +55,7 @@ fn target<'a>(put: &'a PresignedPut, size: u64) -> PutTarget<'a> {
         content_type: &put.content_type,
         declared_size: Some(size),
         headers: None,
+        reach: layers_uploader::transfer::Reach::Local,
     }
 }
 

@@ -304,10 +304,9 @@ impl LayersClient {
             .unwrap_or_else(|| self.clock.now_ms());
         let retry_after = http::retry_after_header(response.headers())
             .and_then(|v| parse_retry_after_at(&v, server_now));
-        let body = response
-            .bytes()
+        let body = http::read_body(response, &host)
             .await
-            .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
+            .map_err(|e| e.scrub_key(&self.key))?;
         tracing::debug!(%method, %path, status, bytes = body.len(), key = %self.key, "layers call");
         if !(200..300).contains(&status) {
             let err = layers_error_waiting(status, retry_after, &body).scrub_key(&self.key);

@@ -2,6 +2,7 @@
 //! transport-error mapping, JSON decoding that keeps the raw value, and idempotency keys.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -77,7 +78,75 @@ pub fn parse_base(url: &str) -> Result<Url, ApiError> {
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(invalid("it must not have a query or fragment"));
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("it must not carry a user name or password"));
+    }
+    if parsed.scheme() == "http" && !is_loopback_url(&parsed) {
+        return Err(invalid(
+            "plain http would send your API key in cleartext; use https (http is only for a \
+             server on this computer, 127.0.0.1 or localhost)",
+        ));
+    }
     Ok(parsed)
+}
+
+/// Whether a URL names this computer (`localhost`, `127.0.0.0/8`, `::1`): the only place a
+/// plain-http API base, or an upload link to a non-public address, may point.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match host_ip(url) {
+        Some(IpAddr::V4(ip)) => ip.is_loopback(),
+        Some(IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => url.host_str().is_some_and(|d| {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }),
+    }
+}
+
+/// The URL's host as an IP address, when it is one (`[::1]` included).
+pub fn host_ip(url: &Url) -> Option<IpAddr> {
+    let host = url.host_str()?;
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse().ok()
+}
+
+/// Largest API response body read: every documented answer is a few KiB; a server (or
+/// something posing as one) that sends more gets an error, not our memory.
+pub const MAX_API_BODY: usize = 4 * 1024 * 1024;
+
+/// Reads a whole API response body, refusing one over [`MAX_API_BODY`].
+pub async fn read_body(mut response: reqwest::Response, host: &str) -> Result<Vec<u8>, ApiError> {
+    let status = response.status().as_u16();
+    let too_large = || ApiError::Unexpected {
+        status,
+        excerpt: format!(
+            "the answer is larger than {} MiB, far more than any API answer; refused",
+            MAX_API_BODY / (1024 * 1024)
+        ),
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_API_BODY as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| network_error(&e, host))?
+    {
+        if body.len() + chunk.len() > MAX_API_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `base` + percent-encoded path segments (ids can never escape their segment).
@@ -96,11 +165,13 @@ pub fn endpoint(base: &Url, segments: &[&str]) -> Result<Url, ApiError> {
 }
 
 /// A reqwest client for API calls; the key is added per request, never as a default header.
+/// Redirects are never followed: a redirect would carry the key to wherever it points.
 pub fn api_http_client() -> Result<reqwest::Client, ApiError> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| network_error(&e, ""))
 }
@@ -230,6 +301,32 @@ mod tests {
         for bad in ["ftp://x", "not a url", "http://x/?q=1", "mailto:a@b"] {
             assert!(parse_base(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_remote_plain_http_base_is_refused_because_it_would_leak_the_key() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1",
+            "http://[::1]:2",
+            "https://api.layers.com",
+            "https://10.0.0.5",
+        ] {
+            assert!(parse_base(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.layers.com",
+            "http://10.0.0.5:80",
+            "http://169.254.169.254",
+            "http://localhost.evil.com",
+            "https://user:pw@api.layers.com",
+        ] {
+            let e = parse_base(bad).unwrap_err();
+            assert_eq!(e.code(), "invalid_base_url", "{bad}");
+        }
+        let msg = parse_base("http://api.layers.com").unwrap_err().to_string();
+        assert!(msg.contains("cleartext"), "{msg}");
     }
 
     #[test]

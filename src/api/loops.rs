@@ -31,6 +31,11 @@ impl LoopsClient {
         })
     }
 
+    /// The base URL calls go to (it decides where upload links may point).
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
     /// `POST /api/v1/uploads`: a presigned PUT for an email asset of the declared type and size.
     pub async fn create_upload(
         &self,
@@ -63,16 +68,16 @@ impl LoopsClient {
             .await
             .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
+        let body = http::read_body(response, &host)
             .await
-            .map_err(|e| http::network_error(&e, &host).scrub_key(&self.key))?;
+            .map_err(|e| e.scrub_key(&self.key))?;
         tracing::debug!(status, bytes = body.len(), "loops call");
         if !(200..300).contains(&status) {
             return Err(loops_error(status, &body).scrub_key(&self.key));
         }
         // Loops signals failure with `success: false` even where a 2xx slipped through.
-        let decoded = http::decode::<serde_json::Value>(status, &body)?;
+        let decoded =
+            http::decode::<serde_json::Value>(status, &body).map_err(|e| e.scrub_key(&self.key))?;
         if decoded.raw.get("success").and_then(|v| v.as_bool()) == Some(false) {
             return Err(loops_error(400, &body).scrub_key(&self.key));
         }

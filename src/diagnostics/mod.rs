@@ -164,6 +164,21 @@ struct WatchSummary {
     move_uploaded: bool,
 }
 
+/// Every key this process can see (environment and keyring, Layers and Loops), so even a
+/// key without a recognizable shape (Loops keys are opaque) is redacted from a bundle.
+fn known_secrets() -> scrub::Scrubber {
+    use crate::secrets::{Account, KeyStore};
+    let store = KeyStore::new();
+    let keys = [Account::Layers, Account::Loops]
+        .into_iter()
+        .filter_map(|account| store.resolve(account).ok())
+        .map(|(key, _)| key.expose().to_string());
+    let env = ["LAYERS_API_KEY", "LOOPS_API_KEY"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok());
+    scrub::Scrubber::with_secrets(keys.chain(env))
+}
+
 /// Writes a zip at `out` with every retained log file (keys scrubbed), `queue-summary.json`
 /// and `about.txt`. The queue store is only read, never created.
 pub fn export(data_dir: &Path, out: &Path) -> Result<ExportReport, DiagnosticsError> {
@@ -171,6 +186,7 @@ pub fn export(data_dir: &Path, out: &Path) -> Result<ExportReport, DiagnosticsEr
         path: out.to_path_buf(),
         source,
     };
+    let scrubber = known_secrets();
     let file = File::create(out).map_err(write_err)?;
     let mut zip = zip::ZipWriter::new(BufWriter::new(file), unix_now());
 
@@ -181,7 +197,7 @@ pub fn export(data_dir: &Path, out: &Path) -> Result<ExportReport, DiagnosticsEr
         };
         // A log rotated away between listing and reading is simply not in the bundle.
         let Ok(f) = File::open(&path) else { continue };
-        let mut scrubbed = scrub::ScrubbedReader::new(BufReader::new(f));
+        let mut scrubbed = scrub::ScrubbedReader::new(scrubber.clone(), BufReader::new(f));
         zip.add(&format!("logs/{name}"), &mut scrubbed)
             .map_err(write_err)?;
         log_files += 1;
@@ -192,7 +208,7 @@ pub fn export(data_dir: &Path, out: &Path) -> Result<ExportReport, DiagnosticsEr
         Ok(None) => b"{\"note\":\"no queue store in this data dir yet\"}".to_vec(),
         Err(e) => format!("{{\"error\":{}}}", serde_json::Value::from(e.to_string())).into_bytes(),
     };
-    let summary = scrub::scrub_text(&summary);
+    let summary = scrub::scrub_text(&scrubber, &summary);
     zip.add("queue-summary.json", &mut summary.as_slice())
         .map_err(write_err)?;
     let about = about_text(data_dir);

@@ -198,6 +198,7 @@ pub async fn put_upload(
             content_type: &put.content_type,
             declared_size: Some(std::fs::metadata(path).unwrap().len()),
             headers: None,
+            reach: layers_uploader::transfer::Reach::Local,
         };
         receipts.push(transfer.put_file(path, &target, None).await.expect("PUT"));
     }

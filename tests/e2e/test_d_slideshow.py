@@ -13,6 +13,7 @@ from lib.webdriver import KEY_ALT, KEY_ARROW_DOWN, KEY_ARROW_UP, KEY_NULL
 CAPTION_TYPED = "Launch day — carousel ✨ #layers "
 CAPTION_EMOJI = "🚀"
 CAPTION = CAPTION_TYPED + CAPTION_EMOJI
+FIXED_CAPTION = "Launch day, fixed after a restart"
 
 
 def utf16_len(s):
@@ -70,3 +71,26 @@ class Slideshow(E2ETest):
             self.assertEqual([f["filename"] for f in c["files"]],
                              [os.path.basename(p) for p in want], "slide order in the sandbox")
             self.assertEqual(c["caption"], CAPTION)
+        with app.step("quit and reopen: the uploaded post is still there"):
+            before = app.sandbox_state()["containers"]
+            app.restart()
+            app.nav("queue")
+            again = wait_all_completed(app, 1)
+            self.assertEqual(again[0]["contentId"], items[0]["contentId"])
+            after = app.sandbox_state()["containers"]
+            self.assertEqual([c["containerId"] for c in after],
+                             [c["containerId"] for c in before],
+                             "the restarted sandbox lost or gained items")
+        with app.step("fix the caption of the item uploaded before the restart"):
+            app.click(".queue-item .caption-fix")
+            app.wait(lambda: app.visible(".caption-input"), ".caption-input", 10)
+            box = app.find(".caption-input")
+            box.clear()
+            box.send_keys(FIXED_CAPTION)
+            app.click(".caption-save")
+
+            def fixed():
+                cs = app.sandbox_state()["containers"]
+                return len(cs) == 1 and cs[0]["caption"] == FIXED_CAPTION
+            app.wait(fixed, "the sandbox to hold the fixed caption (a PATCH after restart)", 30)
+            app.wait(lambda: not app.visible(".caption-input"), "the caption editor to close", 10)

@@ -31,6 +31,10 @@ impl LayersContent {
 }
 
 impl Destination for LayersContent {
+    fn reach(&self) -> crate::transfer::Reach {
+        crate::transfer::Reach::for_api_base(self.client.base_url())
+    }
+
     fn kind(&self) -> DestinationKind {
         DestinationKind::LayersContent
     }

@@ -35,6 +35,10 @@ impl LoopsAssets {
 }
 
 impl Destination for LoopsAssets {
+    fn reach(&self) -> crate::transfer::Reach {
+        crate::transfer::Reach::for_api_base(self.client.base_url())
+    }
+
     fn kind(&self) -> DestinationKind {
         DestinationKind::Loops
     }

@@ -32,6 +32,10 @@ impl LayersMedia {
 }
 
 impl Destination for LayersMedia {
+    fn reach(&self) -> crate::transfer::Reach {
+        crate::transfer::Reach::for_api_base(self.client.base_url())
+    }
+
     fn kind(&self) -> DestinationKind {
         DestinationKind::LayersMedia(self.kind)
     }

@@ -28,7 +28,7 @@ use crate::api::error::ApiError;
 use crate::api::http::IdempotencyKey;
 use crate::api::types::MediaLibraryKind;
 use crate::api::{LayersClient, LoopsClient};
-use crate::transfer::{ProgressFn, PutReceipt, PutTarget, Transfer, TransferError};
+use crate::transfer::{ProgressFn, PutReceipt, PutTarget, Reach, Transfer, TransferError};
 
 /// Batch destination of Layers content by direct upload.
 pub const LAYERS_CONTENT: &str = "layers-content";
@@ -151,6 +151,12 @@ pub trait Destination: Send + Sync {
         posts: &'a [StoredPost],
     ) -> BoxFuture<'a, Result<Reservation, ApiError>>;
 
+    /// Which hosts this destination's upload links may name: decided by its API base (only
+    /// a sandbox on this computer may hand out links to this computer or plain http).
+    fn reach(&self) -> Reach {
+        Reach::Public
+    }
+
     /// Where and how to PUT one reserved file (exact type, declared size, verbatim headers).
     fn put_target<'a>(&self, file: &'a StoredFile) -> Option<PutTarget<'a>> {
         Some(PutTarget {
@@ -158,6 +164,7 @@ pub trait Destination: Send + Sync {
             content_type: &file.content_type,
             declared_size: Some(file.size_bytes),
             headers: file.put_headers.as_ref(),
+            reach: self.reach(),
         })
     }
 

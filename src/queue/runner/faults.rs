@@ -53,7 +53,7 @@ pub fn action_for_transfer(e: &TransferError) -> Action {
     match e {
         TransferError::Api(api) => action_for_api(api),
         TransferError::FileChanged { .. } | TransferError::Read { .. } => Action::CheckFile,
-        TransferError::BadHeader { .. } => Action::Fail,
+        TransferError::BadHeader { .. } | TransferError::UnsafeTarget { .. } => Action::Fail,
     }
 }
 

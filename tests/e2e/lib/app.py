@@ -56,6 +56,7 @@ class App:
         self.last_shot = None
         self.driver = None
         self.session = None
+        self.app_binary = app_binary
         LIVE.add(self)
         try:
             self._start(app_binary, name)
@@ -81,6 +82,16 @@ class App:
             raise StepFailed(f"[{name}] the app did not start in sandbox mode: {e} (does it "
                              f"find a Layers key? see {self.dir}/tauri-driver.log)\n"
                              f"  last screenshot: {shot}") from e
+
+    def restart(self):
+        """Quits the app as a user would and opens it again on the same data dir."""
+        if self.session:
+            self.session.quit()
+            self.session = None
+        if self.driver:
+            self.driver.stop()
+            self.driver = None
+        self._start(self.app_binary, self.name)
 
     def stop(self):
         LIVE.discard(self)
