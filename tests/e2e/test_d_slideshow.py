@@ -54,9 +54,9 @@ class Slideshow(E2ETest):
             box = app.find("#caption")
             box.click()
             box.send_keys(CAPTION_TYPED)
-            app.wait(lambda: box.prop("value") == CAPTION_TYPED, "the caption to be typed", 10)
+            app.wait(lambda: box.prop("value") == CAPTION_TYPED, "the caption to be typed", 30)
             native.type_text(app.env, app.window, CAPTION_EMOJI)
-            app.wait(lambda: box.prop("value") == CAPTION, "the caption to be typed", 10)
+            app.wait(lambda: box.prop("value") == CAPTION, "the caption to be typed", 30)
             count = f"{utf16_len(CAPTION)} / 2,200"
             app.wait(lambda: app.find("#caption-count").text.strip() == count,
                      f"#caption-count to read {count!r}", 10)
