@@ -33,7 +33,11 @@ fn data_dir() -> Option<PathBuf> {
 /// Logs to daily-rotated files in `<data>/logs` (and warnings to stderr); if the log dir
 /// cannot be used, to stderr alone.
 fn init_logging(data: &std::path::Path) -> Option<layers_uploader::diagnostics::LogGuard> {
-    match layers_uploader::diagnostics::init_logging(data, "app") {
+    match layers_uploader::diagnostics::init_logging(
+        data,
+        "app",
+        layers_uploader::diagnostics::StderrLog::default(),
+    ) {
         Ok(guard) => return Some(guard),
         Err(e) => eprintln!("layers-uploader-app: logging to stderr only: {e}"),
     }

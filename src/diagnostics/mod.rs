@@ -48,10 +48,32 @@ pub struct LogGuard {
     _worker: tracing_appender::non_blocking::WorkerGuard,
 }
 
+/// How log lines appear on stderr (the daily file always takes `info`, or `LAYERS_LOG`).
+#[derive(Debug, Clone, Copy)]
+pub struct StderrLog {
+    /// Default level on stderr (`LAYERS_LOG` overrides it): "error", "warn", "info", "debug".
+    pub level: &'static str,
+    /// Colour codes (only on a terminal, never with `NO_COLOR` or into the journal).
+    pub ansi: bool,
+}
+
+impl Default for StderrLog {
+    fn default() -> Self {
+        StderrLog {
+            level: "warn",
+            ansi: false,
+        }
+    }
+}
+
 /// Installs the process-wide logger: `<data>/logs/<component>.YYYY-MM-DD.log` at info (or
-/// `LAYERS_LOG`), and stderr at warn (or `LAYERS_LOG`). Nothing is installed on error, so the
+/// `LAYERS_LOG`), and stderr as `stderr` says (or `LAYERS_LOG`). Nothing is installed on error, so the
 /// caller may fall back to stderr alone.
-pub fn init_logging(data_dir: &Path, component: &str) -> Result<LogGuard, DiagnosticsError> {
+pub fn init_logging(
+    data_dir: &Path,
+    component: &str,
+    stderr: StderrLog,
+) -> Result<LogGuard, DiagnosticsError> {
     let dir = data_dir.join(LOG_DIR);
     let log_dir_err = |source| DiagnosticsError::LogDir {
         path: dir.clone(),
@@ -74,8 +96,9 @@ pub fn init_logging(data_dir: &Path, component: &str) -> Result<LogGuard, Diagno
         .with_writer(writer)
         .with_filter(filter("info"));
     let stderr_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(stderr.ansi)
         .with_writer(std::io::stderr)
-        .with_filter(filter("warn"));
+        .with_filter(filter(stderr.level));
     tracing_subscriber::registry()
         .with(file_layer)
         .with(stderr_layer)

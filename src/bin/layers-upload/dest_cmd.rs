@@ -210,7 +210,10 @@ fn report_rejected(store: &Store, submission: &Submission) {
         if let Ok(post) = store.post(*id) {
             if let (Some(e), layers_uploader::queue::PostState::Failed) = (&post.error, post.state)
             {
-                eprintln!("✗ post {id} failed: {} ({})", e.message, e.code);
+                eprintln!(
+                    "layers-upload: post {id} failed: {} ({}); fix it, then `layers-upload queue retry {id}`",
+                    e.message, e.code
+                );
             }
         }
     }
@@ -225,7 +228,7 @@ async fn run_submission(
     submission: Submission,
     _lock: RunLock,
 ) -> ExitCode {
-    eprintln!(
+    crate::output::say!(
         "layers-upload: batch {}: {} post(s)",
         submission.batch_id,
         submission.post_ids.len()
@@ -256,7 +259,7 @@ pub async fn caption(global: &GlobalOpts, args: CaptionArgs) -> ExitCode {
     };
     match fix_caption(&client, Some(&store), &args.content_id, &caption).await {
         Ok(item) => {
-            eprintln!(
+            crate::output::say!(
                 "layers-upload: caption of {} updated ({} characters)",
                 item.parsed.id,
                 layers_uploader::api::types::caption_len(&caption)

@@ -33,7 +33,7 @@ pub fn run(global: &GlobalOpts, args: DiagnosticsArgs) -> ExitCode {
             if args.json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());
             }
-            eprintln!(
+            crate::output::say!(
                 "layers-upload: wrote {} ({} log files, {} bytes); it holds no API key — attach it to your support request",
                 report.path.display(),
                 report.log_files,

@@ -69,7 +69,7 @@ pub fn layers_client(global: &GlobalOpts) -> Result<LayersClient, ExitCode> {
 
 /// Says which organization and key a checked client works for.
 pub fn announce(global: &GlobalOpts, client: &LayersClient, me: &WhoAmI) {
-    eprintln!(
+    crate::output::say!(
         "layers-upload: {} ({}) at {}",
         me.organization_name,
         client.key().kind_label(),
@@ -119,7 +119,7 @@ pub async fn key_check(
     Ok(policy
         .run_observed(
             |_| client.whoami(),
-            |n| eprintln!("layers-upload: {}", waiting_line(n, "the key check")),
+            |n| crate::output::say!("layers-upload: {}", waiting_line(n, "the key check")),
         )
         .await)
 }
@@ -154,7 +154,7 @@ pub fn connect_loops(global: &GlobalOpts) -> Result<LoopsClient, ExitCode> {
         .resolve(Account::Loops)
         .map_err(cannot_start)?;
     let client = LoopsClient::new(&global.loops_api_base, key).map_err(cannot_start)?;
-    eprintln!("layers-upload: Loops at {}", global.loops_api_base);
+    crate::output::say!("layers-upload: Loops at {}", global.loops_api_base);
     Ok(client)
 }
 
@@ -323,7 +323,7 @@ pub async fn run_with_signals(
     let printer = Printer {
         store: runner.store().clone(),
         json,
-        tty: std::io::stderr().is_terminal(),
+        tty: std::io::stderr().is_terminal() && !crate::output::quiet(),
         total_bytes: totals.bytes,
         posts: totals.posts,
     };

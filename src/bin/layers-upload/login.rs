@@ -150,8 +150,8 @@ fn source_text(source: KeySource) -> String {
 
 fn env_override_note(account: Account) {
     if std::env::var(account.env_var()).is_ok_and(|v| !v.trim().is_empty()) {
-        eprintln!(
-            "Note: {} is set in this environment and overrides the keyring.",
+        crate::output::say!(
+            "layers-upload: note: {} is set in this environment and overrides the keyring.",
             account.env_var()
         );
     }
@@ -178,6 +178,6 @@ fn secret_failure(e: &SecretError) -> ExitCode {
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("layers-upload login: {message}");
+    eprintln!("layers-upload: login: {message}");
     ExitCode::from(code)
 }

@@ -5,6 +5,7 @@ mod dest_cmd;
 mod diagnostics_cmd;
 mod engine;
 mod login;
+mod output;
 mod probe;
 mod progress;
 mod queue_cmd;
@@ -13,7 +14,7 @@ mod watch_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Checks finished videos and images against the Layers, TikTok and Instagram rules and uploads
 /// them to Layers.
@@ -51,6 +52,12 @@ pub struct GlobalOpts {
         global = true
     )]
     pub loops_api_base: String,
+    /// Show errors only (no progress, no summary).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Show more of what happens (-v: info, -vv: debug); `LAYERS_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,10 +85,25 @@ enum Command {
     Loops(dest_cmd::LoopsArgs),
     /// Fix the caption of an uploaded content item (PATCH, never a second finalize).
     Caption(dest_cmd::CaptionArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page to stdout, or write one per command into DIR with --out.
+    Manpage {
+        /// Write layers-upload.1 and layers-upload-<command>.1 here instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    output::set_quiet(cli.global.quiet);
     let _log_guard = init_logs(&cli.global);
     match cli.command {
         Command::Probe(args) => probe::run(args),
@@ -95,7 +117,63 @@ fn main() -> ExitCode {
         Command::Media(args) => block_on(dest_cmd::media(&cli.global, args)),
         Command::Loops(args) => block_on(dest_cmd::loops(&cli.global, args)),
         Command::Caption(args) => block_on(dest_cmd::caption(&cli.global, args)),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "layers-upload", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Manpage { out } => manpage(out),
     }
+}
+
+/// Help and `--version` as clap prints them; a usage error as one `layers-upload:` line (plus
+/// clap's usage and its hint), exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let text = text.trim_end();
+    eprintln!(
+        "layers-upload: {}",
+        text.strip_prefix("error: ").unwrap_or(text)
+    );
+    ExitCode::from(2)
+}
+
+/// The man pages, generated from this very clap definition (so they never drift from `--help`).
+fn manpage(out: Option<PathBuf>) -> ExitCode {
+    let cmd = Cli::command();
+    let Some(dir) = out else {
+        return match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => engine::cannot_start(format!("cannot write the man page: {e}")),
+        };
+    };
+    let write = |name: String, page: clap::Command| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(dir.join(format!("{name}.1")))?;
+        clap_mangen::Man::new(page)
+            .title(name.to_uppercase())
+            .render(&mut file)
+    };
+    let pages = std::iter::once(("layers-upload".to_string(), cmd.clone())).chain(
+        cmd.get_subcommands().filter(|c| !c.is_hide_set()).map(|c| {
+            let name = format!("layers-upload-{}", c.get_name());
+            (name.clone(), c.clone().name(name))
+        }),
+    );
+    for (name, page) in pages {
+        if let Err(e) = write(name.clone(), page) {
+            return engine::cannot_start(format!(
+                "cannot write {}: {e}; check that {} exists and is writable",
+                dir.join(format!("{name}.1")).display(),
+                dir.display()
+            ));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// Logs go to `<data dir>/logs/cli.YYYY-MM-DD.log` and warnings to stderr; when the data dir
@@ -106,17 +184,23 @@ fn init_logs(global: &GlobalOpts) -> Option<layers_uploader::diagnostics::LogGua
         .clone()
         .or_else(layers_uploader::paths::default_data_dir);
     if let Some(dir) = dir {
-        match layers_uploader::diagnostics::init_logging(&dir, "cli") {
+        let stderr = layers_uploader::diagnostics::StderrLog {
+            level: output::stderr_level(global.quiet, global.verbose),
+            ansi: output::colour(),
+        };
+        match layers_uploader::diagnostics::init_logging(&dir, "cli", stderr) {
             Ok(guard) => return Some(guard),
             // Said once; the command goes on (and says itself if the data dir is unusable).
             Err(e) => eprintln!("layers-upload: warning: {e}; going on without a log file"),
         }
     }
+    let level = output::stderr_level(global.quiet, global.verbose);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LAYERS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
+        .with_ansi(output::colour())
         .with_writer(std::io::stderr)
         .init();
     None

@@ -72,7 +72,11 @@ impl View {
         }
     }
 
-    fn line(&self, text: String) {
+    /// One line above the bars (or on stderr); with `--quiet` only errors are shown.
+    fn line(&self, text: String, error: bool) {
+        if !error && crate::output::quiet() {
+            return;
+        }
         match &self.multi {
             Some(m) => {
                 let _ = m.println(text);
@@ -89,7 +93,7 @@ impl View {
             }
             QueueEvent::BatchFinished { completed, skipped, failed, blocked, cancelled, .. } => self.line(format!(
                 "batch finished: {completed} completed, {skipped} skipped, {failed} failed, {blocked} blocked, {cancelled} cancelled"
-            )),
+            ), false),
         }
     }
 
@@ -135,6 +139,16 @@ impl View {
                 let why = note
                     .or(error.map(|e| format!("{}: {}", e.code, e.message)))
                     .unwrap_or_default();
+                if matches!(state, PostState::Failed | PostState::Blocked) {
+                    // An error line: it names the program and the next step.
+                    self.line(
+                        format!(
+                            "layers-upload: ✗ post {post_id} {state}: {files}: {why} (then `layers-upload queue retry {post_id}`)"
+                        ),
+                        true,
+                    );
+                    return;
+                }
                 let mark = if state == PostState::Skipped {
                     "•"
                 } else {
@@ -155,7 +169,7 @@ impl View {
             }
             _ => return,
         };
-        self.line(text);
+        self.line(text, false);
     }
 
     fn post_done(&mut self, p: &Printer) {
@@ -196,7 +210,7 @@ impl View {
             .last_line
             .get(&key)
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-        if due || sent >= total {
+        if (due || sent >= total) && !crate::output::quiet() {
             self.last_line.insert(key, Instant::now());
             let pct = (sent * 100).checked_div(total).unwrap_or(100);
             let eta = eta_ms

@@ -298,7 +298,9 @@ fn feed(store: &Store, batch_id: &str, posts: &[NewPost]) {
         Ok(ids) => {
             for (id, post) in ids.iter().zip(posts) {
                 if let Some((code, message)) = &post.rejected {
-                    eprintln!("✗ post {id} failed: {message} ({code})");
+                    eprintln!(
+                        "layers-upload: post {id} failed: {message} ({code}); fix it, then `layers-upload queue retry {id}`"
+                    );
                 }
             }
         }
@@ -346,7 +348,7 @@ async fn run_all(global: &GlobalOpts, run: &RunOpts) -> ExitCode {
         .filter(|p| !p.state.is_terminal())
         .partition(|p| store.claims(&p.destination, &p.backend));
     if !others.is_empty() {
-        eprintln!(
+        crate::output::say!(
             "layers-upload: {} post(s) enqueued for another service are left alone (`queue list` says which): only a run against that service works them",
             others.len()
         );
@@ -377,7 +379,7 @@ pub fn finish(store: &Store, ended: Result<Ended, ExitCode>, ids: &[i64]) -> Exi
     };
     let count = |s: PostState| posts.iter().filter(|p| p.state == s).count();
     let ok = count(PostState::Completed) + count(PostState::Skipped);
-    eprintln!(
+    crate::output::say!(
         "layers-upload: {} completed, {} skipped, {} failed, {} blocked, {} cancelled, {} waiting",
         count(PostState::Completed),
         count(PostState::Skipped),
@@ -411,8 +413,8 @@ pub async fn queue(global: &GlobalOpts, command: QueueCommand) -> ExitCode {
                     Ok(p) => match store.transition(id, PostEvent::Cancel, Change::default()) {
                         Ok(_) => {
                             let held = p.session_id.is_some() && p.state != PostState::Queued;
-                            eprintln!(
-                                "post {id} cancelled{}",
+                            crate::output::say!(
+                                "layers-upload: post {id} cancelled{}",
                                 if held {
                                     " (its reserved quota is freed when Layers reaps the session, within about 2 hours)"
                                 } else {
@@ -421,12 +423,12 @@ pub async fn queue(global: &GlobalOpts, command: QueueCommand) -> ExitCode {
                             );
                         }
                         Err(e) => {
-                            eprintln!("post {id}: {e}");
+                            eprintln!("layers-upload: post {id}: {e}");
                             code = ExitCode::from(1);
                         }
                     },
                     Err(e) => {
-                        eprintln!("post {id}: {e}");
+                        eprintln!("layers-upload: post {id}: {e}");
                         code = ExitCode::from(1);
                     }
                 }

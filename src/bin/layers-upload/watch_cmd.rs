@@ -354,7 +354,11 @@ async fn print_reports(mut reports: mpsc::UnboundedReceiver<WatchReport>, root: 
             ),
             WatchReport::Problem { path, message } => format!("✗ {}: {message}", rel(&path)),
         };
-        eprintln!("{line}");
+        if line.starts_with('✗') {
+            eprintln!("layers-upload: {line}");
+        } else {
+            crate::output::say!("{line}");
+        }
     }
 }
 
