@@ -3,6 +3,8 @@
 //! would give, and its platform fit. Results are cached by (path, size, mtime).
 
 pub mod fit;
+pub mod fit_encode;
+pub mod fit_plan;
 pub mod image;
 pub mod inspect;
 mod mp4;
