@@ -19,6 +19,9 @@ pub const AAC_MONO_BPS: u64 = 128_000;
 pub const COPIED_AUDIO_RESERVE_BPS: u64 = 320_000;
 /// The sample rate a re-encoded audio track gets.
 pub const AAC_SAMPLE_RATE: u32 = 48_000;
+/// How far under the maximum length a trim cuts: a stream copy ends on whole packets, and an
+/// audio packet can run ~25 ms past the cut point (measured: 600.004 s for a 600 s cut).
+pub const TRIM_HEADROOM_MS: u64 = 100;
 /// The frame rate a too-slow clip is raised to (by repeating frames).
 pub const LOW_FPS_TARGET: f64 = 30.0;
 /// Pixel formats the H.264 High profile takes as they are.
@@ -123,9 +126,11 @@ impl Change {
                 mbps(*max_total_bps)
             ),
             Change::Trim { from_ms, to_ms } => format!(
-                "cut from {} to the first {} (the rest is not in the copy)",
+                "cut from {} to its first {} (just under the {} maximum; the rest is not in \
+                 the copy)",
                 clock(*from_ms),
-                clock(*to_ms)
+                clock(*to_ms),
+                clock(to_ms + TRIM_HEADROOM_MS)
             ),
         }
     }
@@ -329,7 +334,7 @@ fn video_plan(f: &MediaFacts, d: &StreamDetails, o: &PlanOptions, r: &FitRules) 
     let trim_ms = f
         .duration_ms
         .filter(|d| *d > r.max_duration_ms)
-        .map(|_| r.max_duration_ms);
+        .map(|_| r.max_duration_ms - TRIM_HEADROOM_MS);
     let total = total_ceiling(f, o, r).unwrap_or(r.max_bitrate_bps);
     // A trim alone brings the size down in proportion; only re-encode if it is not enough.
     let size_after_trim = match (trim_ms, f.duration_ms) {
@@ -408,8 +413,8 @@ fn total_ceiling(f: &MediaFacts, o: &PlanOptions, r: &FitRules) -> Option<u64> {
 /// The length the copy keeps: the source's, or the maximum when it is trimmed.
 fn kept_ms(f: &MediaFacts, o: &PlanOptions, r: &FitRules) -> u64 {
     let d = f.duration_ms.unwrap_or(0);
-    if o.trim {
-        d.min(r.max_duration_ms)
+    if o.trim && d > r.max_duration_ms {
+        r.max_duration_ms - TRIM_HEADROOM_MS
     } else {
         d
     }

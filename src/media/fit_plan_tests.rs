@@ -248,11 +248,16 @@ fn too_long_needs_trim_and_a_trim_alone_copies_the_streams() {
         changes,
         vec![Change::Trim {
             from_ms: 605_000,
-            to_ms: 600_000
+            to_ms: 599_900
         }]
     );
+    assert_eq!(
+        changes[0].describe(),
+        "cut from 10:05 to its first 9:59.9 (just under the 10:00 maximum; the rest is not \
+         in the copy)"
+    );
     assert_eq!(spec.video, VideoOutput::Copy);
-    assert_eq!((spec.trim_ms, spec.duration_ms), (Some(600_000), 600_000));
+    assert_eq!((spec.trim_ms, spec.duration_ms), (Some(599_900), 599_900));
 }
 
 #[test]
