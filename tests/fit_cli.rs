@@ -446,3 +446,32 @@ fn frame_difference(a: &Path, b: &Path) -> u8 {
         .sum();
     (total / x.len() as u64) as u8
 }
+
+#[test]
+fn upload_make_fit_queues_the_copy_instead_of_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("clip.mp4");
+    std::fs::copy(source("fps120.mp4"), &src).unwrap();
+    let sha = sha256_path(&src).unwrap();
+    let (base, handle) = Sandbox::start(SandboxConfig::default()).expect("sandbox starts");
+    let data = tempfile::tempdir().unwrap();
+    let out = run(
+        cli(&["upload", "--json", "--make-fit", "--caption", "fitted"])
+            .arg(&src)
+            .env("LAYERS_API_KEY", KEY)
+            .env("LAYERS_API_BASE", &base)
+            .env("LAYERS_PROJECT_ID", &handle.projects()[0])
+            .env("LAYERS_UPLOADER_DATA_DIR", data.path()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", say(&out));
+    let items = json_lines(&out);
+    assert_eq!(items.len(), 1, "{}", say(&out));
+    assert!(fits_both(&items[0]["platformFit"]), "{}", items[0]);
+    let copy = dir.path().join("clip.fit.mp4");
+    assert_eq!(
+        items[0]["assets"][0]["sizeBytes"].as_u64(),
+        Some(std::fs::metadata(&copy).unwrap().len()),
+        "the copy's bytes were uploaded, not the original's"
+    );
+    assert_eq!(sha256_path(&src).unwrap(), sha, "the original changed");
+}

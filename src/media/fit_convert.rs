@@ -19,16 +19,22 @@ use crate::paths::{free_name, rename_no_replace};
 /// Why no copy was made; `code` is what scripts branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum MakeFitError {
+    /// ffmpeg is not on PATH (nor at `LAYERS_FFMPEG`).
     #[error("ffmpeg is not installed (install ffmpeg, e.g. `apt-get install ffmpeg`)")]
     FfmpegMissing,
+    /// ffmpeg is there but would not run.
     #[error("ffmpeg could not start: {0}")]
     Spawn(std::io::Error),
+    /// ffmpeg ran and failed; its last error line.
     #[error("ffmpeg could not make the copy: {0}")]
     Ffmpeg(String),
+    /// The destination folder refused the copy.
     #[error("cannot write the copy in {dir}: {source}")]
     Write { dir: String, source: std::io::Error },
+    /// Cancelled (Ctrl-C); the partial file is gone.
     #[error("stopped before the copy was finished; nothing was kept")]
     Cancelled,
+    /// ffprobe could not measure the source.
     #[error("{0}")]
     Probe(#[from] probe::ProbeError),
 }

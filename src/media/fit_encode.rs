@@ -29,7 +29,9 @@ const PRESETS: &[&str] = &[
 /// How hard the encoder works; render servers may trade size for time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodeSettings {
+    /// The x264 preset.
     pub preset: String,
+    /// The x264 constant-quality level (lower is better).
     pub crf: u8,
 }
 

@@ -56,37 +56,30 @@ pub struct PlanOptions {
 /// One change a copy makes, each for a rule the source breaks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    Container {
-        from: String,
-    },
-    VideoCodec {
-        from: String,
-    },
-    PixelFormat {
-        from: String,
-    },
-    AudioCodec {
-        from: String,
-        channels: u32,
-    },
+    /// Remuxed from a container the API refuses into MP4.
+    Container { from: String },
+    /// Re-encoded from a codec the platforms refuse into H.264.
+    VideoCodec { from: String },
+    /// A re-encode's pixel format made yuv420p, the one H.264 High takes.
+    PixelFormat { from: String },
+    /// Re-encoded from an audio codec the platforms refuse into AAC.
+    AudioCodec { from: String, channels: u32 },
+    /// Frames dropped or repeated to reach a rate the platforms take.
     FrameRate {
         from: f64,
         to: f64,
         to_text: &'static str,
     },
-    Scale {
-        from: (u32, u32),
-        to: (u32, u32),
-    },
+    /// Scaled down to the maximum displayed width.
+    Scale { from: (u32, u32), to: (u32, u32) },
+    /// Re-encoded under a ceiling from the bitrate rule and the size cap.
     Bitrate {
         from_bps: Option<u64>,
         size_bytes: u64,
         max_total_bps: u64,
     },
-    Trim {
-        from_ms: u64,
-        to_ms: u64,
-    },
+    /// Cut to just under the maximum length (only with `--trim`).
+    Trim { from_ms: u64, to_ms: u64 },
 }
 
 impl Change {
@@ -157,18 +150,18 @@ pub enum VideoOutput {
 pub enum AudioOutput {
     /// The source is silent.
     None,
+    /// The source's AAC track as it is.
     Copy,
     /// AAC at [`AAC_SAMPLE_RATE`] with this many channels and bits per second.
-    Aac {
-        channels: u32,
-        bps: u64,
-    },
+    Aac { channels: u32, bps: u64 },
 }
 
 /// The copy to make: what the converter needs, and nothing it must decide itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopySpec {
+    /// How the picture is made.
     pub video: VideoOutput,
+    /// How the sound is made.
     pub audio: AudioOutput,
     /// Cut the copy to this length.
     pub trim_ms: Option<u64>,

@@ -63,34 +63,40 @@ enum Stop {
     Fatal(String),
 }
 
-/// Fits every path in turn (ffmpeg uses every core on its own); exit 0 when every input fits
-/// afterwards, 1 when any does not, 2 when the run cannot start, 130/143 on a signal.
-pub async fn run(args: FitArgs) -> ExitCode {
-    if let Some(dir) = &args.out {
-        if !dir.is_dir() {
-            return engine::cannot_start(format!(
-                "--out {} is not a folder (create it first)",
-                dir.display()
-            ));
+/// What every file of a run shares.
+struct FitContext {
+    inspector: Arc<Inspector>,
+    options: PlanOptions,
+    settings: EncodeSettings,
+    out: Option<PathBuf>,
+}
+
+impl FitContext {
+    fn new(trim: bool, out: Option<PathBuf>) -> FitContext {
+        let limits = Limits::from_env();
+        FitContext {
+            inspector: Arc::new(Inspector::new(limits)),
+            options: PlanOptions {
+                trim,
+                video_cap_bytes: limits.video_cap_bytes,
+            },
+            settings: EncodeSettings::from_env(),
+            out,
         }
     }
-    let limits = Limits::from_env();
-    let inspector = Arc::new(Inspector::new(limits));
-    let options = PlanOptions {
-        trim: args.trim,
-        video_cap_bytes: limits.video_cap_bytes,
-    };
-    let settings = EncodeSettings::from_env();
-    let mut all_fit = true;
-    for path in probe::expand(&args.paths) {
+
+    /// Fits one path on a blocking thread. A signal stops ffmpeg and removes its partial
+    /// file before the run ends with the signal's exit code.
+    async fn fit_path(&self, path: PathBuf) -> Result<FitRow, ExitCode> {
         let cancel = Arc::new(AtomicBool::new(false));
         let job = {
             let (inspector, settings, cancel, out) = (
-                inspector.clone(),
-                settings.clone(),
+                self.inspector.clone(),
+                self.settings.clone(),
                 cancel.clone(),
-                args.out.clone(),
+                self.out.clone(),
             );
+            let options = self.options;
             tokio::task::spawn_blocking(move || {
                 fit_one(
                     &path,
@@ -107,16 +113,36 @@ pub async fn run(args: FitArgs) -> ExitCode {
             r = &mut job => r,
             code = engine::wait_for_signal() => {
                 cancel.store(true, Ordering::SeqCst);
-                // The job stops ffmpeg and removes its partial file before it returns.
                 let _ = job.await;
-                return ExitCode::from(code);
+                return Err(ExitCode::from(code));
             }
         };
-        let row = match result {
-            Ok(Ok(row)) => row,
-            Ok(Err(Stop::Fatal(message))) => return engine::cannot_start(message),
-            Ok(Err(Stop::Signal(code))) => return ExitCode::from(code),
-            Err(e) => return engine::cannot_start(format!("the fit job failed: {e}")),
+        match result {
+            Ok(Ok(row)) => Ok(row),
+            Ok(Err(Stop::Fatal(message))) => Err(engine::cannot_start(message)),
+            Ok(Err(Stop::Signal(code))) => Err(ExitCode::from(code)),
+            Err(e) => Err(engine::cannot_start(format!("the fit job failed: {e}"))),
+        }
+    }
+}
+
+/// Fits every path in turn (ffmpeg uses every core on its own); exit 0 when every input fits
+/// afterwards, 1 when any does not, 2 when the run cannot start, 130/143 on a signal.
+pub async fn run(args: FitArgs) -> ExitCode {
+    if let Some(dir) = &args.out {
+        if !dir.is_dir() {
+            return engine::cannot_start(format!(
+                "--out {} is not a folder (create it first)",
+                dir.display()
+            ));
+        }
+    }
+    let ctx = FitContext::new(args.trim, args.out.clone());
+    let mut all_fit = true;
+    for path in probe::expand(&args.paths) {
+        let row = match ctx.fit_path(path).await {
+            Ok(row) => row,
+            Err(code) => return code,
         };
         all_fit &= row.fits();
         if let Err(e) = print_row(&row, args.json) {
@@ -130,6 +156,41 @@ pub async fn run(args: FitArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `upload --make-fit`: each path replaced by its fitted copy (made beside it) when one is
+/// made. A file that fits, or that no honest copy can fix, goes as it is, said on stderr (fit
+/// is advisory; the server takes it); a failed conversion stops the upload before it starts.
+pub async fn fitted_paths(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, ExitCode> {
+    let ctx = FitContext::new(false, None);
+    let mut out = Vec::with_capacity(paths.len());
+    for path in paths {
+        let row = ctx.fit_path(path.clone()).await?;
+        let name = short_name(&row.path, 64);
+        let cannot = |e: &LocalError| e.code == ErrorCode::CannotFit;
+        match &row.output {
+            Some(copy) if row.fits() => {
+                eprintln!(
+                    "• {name}: uploading the fitted copy {copy} ({})",
+                    row.changes.join("; ")
+                );
+                out.push(PathBuf::from(copy));
+            }
+            _ if !row.errors.is_empty() && !row.errors.iter().all(cannot) => {
+                for e in &row.errors {
+                    eprintln!("✗ {name}: {} {}", e.code.as_str(), e.message);
+                }
+                return Err(ExitCode::from(1));
+            }
+            _ => {
+                for e in &row.errors {
+                    eprintln!("• {name}: uploading the original: {}", e.message);
+                }
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Inspects, plans, converts and re-inspects one file.
