@@ -3,6 +3,9 @@
 //! would give, and its platform fit. Results are cached by (path, size, mtime).
 
 pub mod fit;
+pub mod fit_convert;
+pub mod fit_encode;
+pub mod fit_plan;
 pub mod image;
 pub mod inspect;
 mod mp4;
@@ -84,6 +87,10 @@ pub enum ErrorCode {
     CaptionTooLong,
     SlideshowHasVideo,
     TooManyFiles,
+    /// `fit`: no honest copy can meet the rules (too short, too small, too long without trim).
+    CannotFit,
+    /// `fit`: ffmpeg failed or the copy could not be written.
+    ConversionFailed,
 }
 
 impl ErrorCode {
@@ -102,6 +109,8 @@ impl ErrorCode {
             ErrorCode::CaptionTooLong => "caption_too_long",
             ErrorCode::SlideshowHasVideo => "slideshow_has_video",
             ErrorCode::TooManyFiles => "too_many_files",
+            ErrorCode::CannotFit => "cannot_fit",
+            ErrorCode::ConversionFailed => "conversion_failed",
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+pub use super::fit_plan::StreamDetails;
 pub use super::mp4::Declined;
 
 /// Longest a single ffprobe may run before the file counts as unreadable.
@@ -79,7 +80,12 @@ pub fn ffprobe_program() -> std::ffi::OsString {
 
 impl PendingProbe {
     /// Waits for ffprobe (killing it past `PROBE_TIMEOUT`) and reads its figures.
-    pub fn wait(mut self) -> Result<VideoInfo, ProbeError> {
+    pub fn wait(self) -> Result<VideoInfo, ProbeError> {
+        parse(&self.wait_json()?)
+    }
+
+    /// Waits for ffprobe and returns its JSON as it is.
+    fn wait_json(mut self) -> Result<Vec<u8>, ProbeError> {
         // Drain both pipes on helper threads so a chatty ffprobe never blocks on a full pipe.
         let mut stdout = self.child.stdout.take();
         let mut stderr = self.child.stderr.take();
@@ -115,7 +121,7 @@ impl PendingProbe {
                 &String::from_utf8_lossy(&stderr),
             )));
         }
-        parse(&stdout)
+        Ok(stdout)
     }
 }
 
@@ -150,6 +156,25 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, ProbeError> {
         Some(v) => Ok(v),
         None => probe_ffprobe(path),
     }
+}
+
+/// Probes a video with ffprobe, with the stream details a conversion needs (pixel format,
+/// audio channels) that the fit figures leave out.
+pub fn probe_with_details(path: &Path) -> Result<(VideoInfo, StreamDetails), ProbeError> {
+    let json = start(path)?.wait_json()?;
+    let out: Output = serde_json::from_slice(&json)
+        .map_err(|e| ProbeError::Unreadable(format!("ffprobe gave output we cannot read ({e})")))?;
+    let info = figures(&out)?;
+    let stream = |kind: &str| {
+        out.streams
+            .iter()
+            .find(|s| s.codec_type.as_deref() == Some(kind) && s.disposition.attached_pic == 0)
+    };
+    let details = StreamDetails {
+        pix_fmt: stream("video").and_then(|s| s.pix_fmt.clone()),
+        audio_channels: stream("audio").and_then(|s| s.channels),
+    };
+    Ok((info, details))
 }
 
 /// Probes a video with ffprobe only (the authority the native reader is tested against).
@@ -190,6 +215,8 @@ pub(crate) struct Stream {
     pub avg_frame_rate: Option<String>,
     pub r_frame_rate: Option<String>,
     pub duration: Option<String>,
+    pub pix_fmt: Option<String>,
+    pub channels: Option<u32>,
     #[serde(default)]
     pub side_data_list: Vec<SideData>,
     #[serde(default)]

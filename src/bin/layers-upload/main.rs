@@ -4,6 +4,7 @@
 mod dest_cmd;
 mod diagnostics_cmd;
 mod engine;
+mod fit_cmd;
 mod login;
 mod output;
 mod probe;
@@ -64,6 +65,8 @@ pub struct GlobalOpts {
 enum Command {
     /// Inspect files locally (no network): type, figures, hard errors, TikTok/Instagram fit.
     Probe(probe::ProbeArgs),
+    /// Make a copy that fits TikTok and Instagram of each file that does not (ffmpeg).
+    Fit(fit_cmd::FitArgs),
     /// Store an API key in the OS keyring after checking it with the API (`--status` to show).
     Login(login::LoginArgs),
     /// Queue files as one batch and upload them to the project, until every post is done.
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
     let _log_guard = init_logs(&cli.global);
     match cli.command {
         Command::Probe(args) => probe::run(args),
+        Command::Fit(args) => block_on(fit_cmd::run(args)),
         Command::Login(args) => login::run(&cli.global.api_base, args),
         Command::Upload(args) => block_on(queue_cmd::upload(&cli.global, args)),
         Command::Resume(args) => block_on(queue_cmd::resume(&cli.global, args)),

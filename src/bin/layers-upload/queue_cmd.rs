@@ -31,6 +31,9 @@ pub struct UploadArgs {
     /// Upload even if the same bytes were already uploaded to this project.
     #[arg(long)]
     force: bool,
+    /// Upload a fitted copy (made beside it, as `fit` does) of each file that does not fit.
+    #[arg(long)]
+    make_fit: bool,
     #[command(flatten)]
     run: RunOpts,
     /// Files, or folders (the files directly in them).
@@ -111,6 +114,14 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     let paths = crate::probe::expand(&args.paths);
+    let paths = if args.make_fit {
+        match crate::fit_cmd::fitted_paths(paths).await {
+            Ok(p) => p,
+            Err(code) => return code,
+        }
+    } else {
+        paths
+    };
     let inspector = Inspector::new(Limits::from_env());
     // A slideshow's rules are about the whole set: check every file before reserving.
     let upfront = match grouping {
