@@ -24,6 +24,8 @@ const COMMANDS: &[&str] = &[
     "api_key_clear",
     "reconnect",
     "diagnostics_export",
+    "autostart_get",
+    "autostart_set",
 ];
 
 fn main() {

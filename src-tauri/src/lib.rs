@@ -3,6 +3,7 @@
 //! embedded sandbox) and runs the queue; `watches` runs watch folders; events flow back to the
 //! window as `queue-event`, `watch-report` and `status`.
 
+pub mod autostart;
 pub mod cmd;
 pub mod engine;
 pub mod error;
@@ -71,6 +72,10 @@ pub fn run(started: Instant) {
         }
     };
     *state.log_guard.lock().unwrap_or_else(|p| p.into_inner()) = log_guard;
+    // `--hidden` (the autostart entry): no window at start, only the tray.
+    let hidden = std::env::args_os()
+        .skip(1)
+        .any(|a| a == autostart::HIDDEN_FLAG);
     // Files or folders to open with ("Open with", or `layers-uploader-app FILE...`).
     *state.launch_paths.lock().unwrap_or_else(|p| p.into_inner()) = std::env::args_os()
         .skip(1)
@@ -80,11 +85,16 @@ pub fn run(started: Instant) {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .manage(state)
-        .setup(|app| {
+        .setup(move |app| {
             let state = app.state::<AppState>();
             app.asset_protocol_scope()
                 .allow_directory(state.thumbs.dir(), false)?;
             tray::install(app)?;
+            // The window is made hidden (tauri.conf.json) and shown here unless `--hidden`,
+            // so a start at login never flashes a window.
+            if !hidden {
+                tray::show_window(app.handle());
+            }
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = engine::connect(&handle).await {
@@ -132,6 +142,8 @@ pub fn run(started: Instant) {
             cmd::settings::api_key_clear,
             cmd::settings::reconnect,
             cmd::settings::diagnostics_export,
+            cmd::autostart::autostart_get,
+            cmd::autostart::autostart_set,
         ])
         .build(tauri::generate_context!())
         .map(|app| {

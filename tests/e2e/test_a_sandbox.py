@@ -1,5 +1,6 @@
 """(a) On first launch with no API key the app runs against its embedded sandbox and says so."""
 
+import os
 import urllib.error
 import urllib.request
 
@@ -27,3 +28,20 @@ class SandboxMode(E2ETest):
             with self.assertRaises(urllib.error.HTTPError) as e:
                 urllib.request.urlopen(req, timeout=10)
             self.assertEqual(e.exception.code, 401)
+        with app.step("start at login is off, then on (a hidden start in the tray), then off"):
+            app.nav("settings")
+            entry = os.path.join(app.config_dir, "autostart", "layers-uploader.desktop")
+            box = app.find("#autostart")
+            app.wait(lambda: box.prop("checked") is False, "#autostart to be loaded, unchecked", 15)
+            self.assertFalse(os.path.exists(entry), "autostart is on by default")
+            app.click("#autostart")
+            app.wait(lambda: os.path.exists(entry), f"{entry} to be written", 15)
+            with open(entry, encoding="utf-8") as f:
+                text = f.read()
+            self.assertIn("[Desktop Entry]", text)
+            self.assertRegex(text, r"(?m)^Exec=.*layers-uploader-app\S* --hidden$")
+            app.wait(lambda: "On:" in app.find("#autostart-status").text, "the status to say On", 10)
+            app.screenshot("settings with start at login on")
+            app.click("#autostart")
+            app.wait(lambda: not os.path.exists(entry), f"{entry} to be removed", 15)
+            app.wait(lambda: box.prop("checked") is False, "#autostart unchecked", 10)

@@ -41,6 +41,7 @@ export async function loadSettings() {
     $('bandwidth-limit').value = s.bandwidthLimitBps ? +(s.bandwidthLimitBps / MB).toFixed(2) : 0;
     $('settle-secs').value = s.settleSecs;
     showKey(status);
+    $('autostart').checked = await invoke('autostart_get');
   } catch (e) {
     setStatus('settings-status', errorText(e), 'bad');
   }
@@ -87,6 +88,19 @@ export function initSettings({ connected }) {
       await loadSettings();
     } catch (e) {
       setStatus('api-key-status', errorText(e), 'bad');
+    }
+  });
+  $('autostart').addEventListener('change', async (ev) => {
+    const box = ev.currentTarget;
+    box.disabled = true;
+    try {
+      box.checked = await invoke('autostart_set', { enabled: box.checked });
+      setStatus('autostart-status', box.checked ? 'On: it starts in the tray when you log in.' : 'Off.', 'ok');
+    } catch (e) {
+      box.checked = !box.checked;
+      setStatus('autostart-status', errorText(e), 'bad');
+    } finally {
+      box.disabled = false;
     }
   });
   $('diagnostics-export').addEventListener('click', async () => {

@@ -49,6 +49,9 @@ class App:
         self.data_dir = envmod.temp_dir(f"layers-e2e-{name}-data-")
         self.env = envmod.base_env(display)
         self.env["LAYERS_UPLOADER_DATA_DIR"] = self.data_dir
+        # The app's own config (the autostart entry) stays out of the real home folder.
+        self.config_dir = envmod.temp_dir(f"layers-e2e-{name}-config-")
+        self.env["XDG_CONFIG_HOME"] = self.config_dir
         if settle_env:
             self.env.update(settle_env)
         self.shots = 0
@@ -102,6 +105,7 @@ class App:
             self.driver.stop()
             self.driver = None
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.config_dir, ignore_errors=True)
 
     # --- steps, screenshots, failures -------------------------------------------------
 
