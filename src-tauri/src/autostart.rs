@@ -70,7 +70,8 @@ pub fn entry(exe: &Path) -> String {
 }
 
 /// Quotes a path for `Exec=` when it needs it: inside double quotes, `"`, `` ` ``, `$` and `\`
-/// are escaped with a backslash, and in a desktop file a literal `%` is written `%%`.
+/// are escaped with a backslash (itself written `\\`, the string-value escape), and a
+/// literal `%` is written `%%`.
 fn exec_quote(path: &str) -> String {
     let path = path.replace('%', "%%");
     let plain = path
@@ -87,7 +88,8 @@ fn exec_quote(path: &str) -> String {
         out.push(c);
     }
     out.push('"');
-    out
+    // The string-value escape (`\\` for a backslash) applies before the quoting rule.
+    out.replace('\\', "\\\\")
 }
 
 #[cfg(test)]
@@ -132,7 +134,7 @@ mod tests {
     fn odd_paths_are_quoted_for_exec() {
         assert_eq!(exec_quote("/opt/app/bin"), "/opt/app/bin");
         assert_eq!(exec_quote("/home/a b/x"), "\"/home/a b/x\"");
-        assert_eq!(exec_quote("/x/$y\"z"), "\"/x/\\$y\\\"z\"");
-        assert_eq!(exec_quote("/100%/a"), "/100%%/a");
+        assert_eq!(exec_quote("/x/$y\"z"), r#""/x/\\$y\\"z""#);
+        assert_eq!(exec_quote("/100%/a"), "\"/100%%/a\"");
     }
 }
