@@ -18,7 +18,7 @@ APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev
 APT_PACKAGES += xvfb webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 imagemagick
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps run run-cli app test lint unit ui-test sample clean-sample e2e tauri-driver bench
+.PHONY: deps run run-cli app test lint unit ui-test sample clean-sample e2e tauri-driver bench dist dist-test cargo-deb
 
 # The benchmarks' baselines also need ImageMagick's `identify` (already in the list above).
 BENCH_APT_PACKAGES := $(APT_PACKAGES)
@@ -64,6 +64,7 @@ unit:
 test: deps lint ui-test
 	LAYERS_REQUIRE_KEYRING=1 scripts/with-keyring $(CARGO) test --workspace --locked --features layers-uploader/failpoints
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory dist-test
 
 # Release binaries (and the examples the benchmarks call) are built once, then every benchmark
 # runs ours and its baseline alternately; BENCH_QUICK=1 checks the suite in a few minutes.
@@ -71,6 +72,28 @@ bench:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
 	nice -n 5 $(CARGO) build --release --workspace --bins --examples --locked
 	python3 bench/run_all.py
+
+# The Debian package: dist/layers-uploader_<version>_amd64.deb — the app (/usr/bin/layers-uploader),
+# the CLI (/usr/bin/layers-upload), its man pages and completions, the .desktop entry and icons,
+# and the systemd user unit for `watch`. Made by cargo-deb (chosen over Tauri's bundler: see
+# README "Install"); one release build serves the package and the benchmarks.
+DIST_APT_PACKAGES := dpkg-dev
+dist: deps cargo-deb
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(DIST_APT_PACKAGES)"
+	$(CARGO) build --release --locked -p layers-uploader-app -p layers-uploader --bins
+	scripts/dist-assets "$(TARGET_DIR)/release"
+	mkdir -p dist
+	cargo deb -p layers-uploader-app --no-build --locked -o dist/
+	@ls -l dist/*.deb
+
+cargo-deb:
+	@command -v cargo-deb >/dev/null 2>&1 || [ -x "$$HOME/.cargo/bin/cargo-deb" ] || \
+	  $(CARGO) install cargo-deb --version '^3' --locked
+
+# Installs the package as root, runs what it installed (CLI, app under Xvfb, the service's
+# command line), checks the unit file, and removes the package again.
+dist-test: dist
+	python3 tests/dist/check_package.py dist/layers-uploader_*_amd64.deb
 
 # tauri-driver 2 (not the 3.0 alpha) bridges WebDriver to WebKitWebDriver; built once.
 tauri-driver:
