@@ -2,7 +2,9 @@
 //! it measures (ffprobe for video, headers for images), its sha-256, the hard errors the API
 //! would give, and its platform fit. Results are cached by (path, size, mtime).
 
+pub mod bytes;
 pub mod fit;
+pub mod hash_cache;
 pub mod image;
 pub mod inspect;
 mod mp4;

@@ -83,6 +83,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_guard = init_logs(&cli.global);
+    // Every command that hashes (probe, upload, watch, media, loops) skips unchanged files.
+    if let Some(dir) = cli
+        .global
+        .data_dir
+        .clone()
+        .or_else(layers_uploader::paths::default_data_dir)
+    {
+        layers_uploader::media::bytes::use_hash_cache_in(&dir);
+    }
     match cli.command {
         Command::Probe(args) => probe::run(args),
         Command::Login(args) => login::run(&cli.global.api_base, args),
