@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
@@ -15,15 +15,26 @@ use super::hash_cache::{FileStamp, HashCache, DEFAULT_CAPACITY, FILE_NAME};
 /// Chunk size for reading files (hashing, and later the PUT): large enough for full disk speed.
 pub const READ_CHUNK: usize = 256 * 1024;
 
-/// The process's hash cache: set once by the front end that knows the data dir (the CLI, the
-/// app). A memo of a pure function, so one per process is the right scope; library users
-/// that never set it hash every time.
+/// Where the process's hash cache lives: set once by the front end that knows the data dir
+/// (the CLI, the app). A memo of a pure function, so one per process is the right scope;
+/// library users that never set it hash every time.
+static CACHE_DIR: OnceLock<PathBuf> = OnceLock::new();
+/// The cache itself, opened at the first hash (commands that hash nothing never open it).
 static CACHE: OnceLock<HashCache> = OnceLock::new();
 
 /// Remembers file hashes in `<data_dir>/hash-cache.sqlite3` for the rest of this process, so
 /// unchanged files are not read again (here or in a later run). The first call wins.
 pub fn use_hash_cache_in(data_dir: &Path) {
-    let _ = CACHE.get_or_init(|| HashCache::open(&data_dir.join(FILE_NAME), DEFAULT_CAPACITY));
+    let _ = CACHE_DIR.set(data_dir.to_path_buf());
+}
+
+fn cache() -> Option<&'static HashCache> {
+    let dir = CACHE_DIR.get()?;
+    Some(CACHE.get_or_init(|| {
+        // Best effort: an uncreatable dir only means every lookup misses.
+        let _ = std::fs::create_dir_all(dir);
+        HashCache::open(&dir.join(FILE_NAME), DEFAULT_CAPACITY)
+    }))
 }
 
 /// Opens a file for reading only if it is a regular file. The open never blocks (O_NONBLOCK:
@@ -53,7 +64,7 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
 /// (device, inode, size, mtime, ctime of the handle) was hashed before, else read in
 /// `READ_CHUNK` pieces from the start and remembered if the file did not change meanwhile.
 pub fn sha256_file(file: &mut File) -> io::Result<String> {
-    let Some(cache) = CACHE.get() else {
+    let Some(cache) = cache() else {
         return hash_bytes(file);
     };
     let before = file.metadata().ok().as_ref().and_then(FileStamp::of);
