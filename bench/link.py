@@ -172,7 +172,8 @@ class Link:
             raise
 
     def _start(self, cmd):
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        # stdin is a pipe from us: when this process dies, the helper sees EOF and exits.
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.procs.append(proc)
         if proc.stdout.readline().strip() != "READY":
             raise RuntimeError(f"{' '.join(cmd)} did not start")
@@ -205,7 +206,13 @@ class Link:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
+def exit_with_parent():
+    """Exits when stdin (a pipe from the bench) closes, so a killed bench leaves no helper."""
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+
+
 if __name__ == "__main__":
+    exit_with_parent()
     if sys.argv[1] == "wire":
         wire(float(sys.argv[2]) / 1000, float(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "relay":
