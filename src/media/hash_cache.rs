@@ -24,10 +24,16 @@ const SCHEMA_VERSION: i64 = 1;
 /// What identifies one version of a file's bytes on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
+    /// The device holding the file (an inode number is unique only within one).
     pub dev: u64,
+    /// The inode: a file renamed over this path has another.
     pub ino: u64,
+    /// Size in bytes.
     pub size: u64,
+    /// Modification time, ns since the epoch (what a touch or an ordinary write moves).
     pub mtime_ns: i64,
+    /// Status-change time, ns since the epoch: moved by any write, chmod or rename, and not
+    /// settable by the writer, so bytes swapped with the mtime put back still show.
     pub ctime_ns: i64,
 }
 
@@ -63,6 +69,7 @@ impl FileStamp {
 /// Why the cache could not be used (logged once, never shown as a failure).
 #[derive(Debug, thiserror::Error)]
 pub enum HashCacheError {
+    /// SQLite refused to open, read or write the cache file.
     #[error("the hash cache {path} cannot be used: {source}")]
     Sqlite {
         path: PathBuf,
