@@ -200,22 +200,62 @@ def run_quiet(cmd, env=None, check=True):
                           stderr=subprocess.DEVNULL)
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+def _vm_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _child_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    except (OSError, ValueError):
+        return None
+
+
 def peak_rss(cmd, env=None):
-    """Runs `cmd` to its end: (seconds, peak RSS in KiB of the process and any child it waited
-    for, as `/usr/bin/time -v` reports it, via wait4's rusage)."""
-    t = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # Drain stderr on the side so a chatty process cannot block; wait4 reaps it ourselves.
-    err = []
-    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()))
-    reader.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    took = time.monotonic() - t
-    reader.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {err[0][-2000:].decode(errors='replace')}")
-    return took, usage.ru_maxrss
+    """Runs `cmd` to its end: (seconds, peak RSS in KiB of that process itself, the same polled
+    from /proc, in KiB or None).
+
+    Not this process's wait4 `ru_maxrss`: Linux carries the forking parent's high-water mark
+    (this Python, ~25 MiB) into a child that execs, so every small process would read as big as
+    the bench. GNU `time -f %M` (a ~1 MiB process) forks the command and reports its
+    `ru_maxrss`, whose floor is then time's own size; as a cross-check `/proc/<pid>/status`
+    `VmHWM` of the command is polled every 2 ms and the last value kept (it misses only a peak
+    in the last 2 ms of a run). Without GNU time, the polled figure is the figure."""
+    with tempfile.NamedTemporaryFile(prefix="bench-rss-", suffix=".txt") as out:
+        wrapped = [GNU_TIME, "-f", "%M", "-o", out.name, *cmd] if os.path.exists(GNU_TIME) else cmd
+        t = time.monotonic()
+        proc = subprocess.Popen(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = []
+        reader = threading.Thread(target=lambda: err.append(proc.stderr.read()))
+        reader.start()
+        polled, target = None, None
+        while proc.poll() is None:
+            if target is None:
+                target = _child_of(proc.pid) if wrapped is not cmd else proc.pid
+            if target is not None:
+                polled = _vm_hwm_kib(target) or polled
+            time.sleep(0.002)
+        took = time.monotonic() - t
+        reader.join()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: "
+                               f"{err[0][-2000:].decode(errors='replace')}")
+        if wrapped is cmd:
+            return took, polled, polled
+        with open(out.name) as f:
+            return took, int(f.read().split()[-1]), polled
 
 
 def med(xs):

@@ -9,13 +9,19 @@ same parallelism (3), one finalize per item, three at a time. Runs alternate (ou
 ...); the sandbox is cleared between runs so its disk and quota stay the same for both.
 Target: ours/curl ≤ 1.05 of wall time.
 
-It runs twice: with everything sharing the machine's cores (the target's setting), and pinned —
-the sandbox on core 0, the client side (ours, or curl) on core 1 — as a real upload looks,
-where the server is another machine and does not take the client's CPU. `BENCH_PUT_PIN=1`
-runs only the pinned pass, `BENCH_PUT_PIN=0` only the shared one.
+It runs on loopback twice: with everything sharing the machine's cores, and pinned — the
+sandbox on core 0, the client side (ours, or curl) on core 1 — as a real upload looks, where
+the server is another machine and does not take the client's CPU. `BENCH_PUT_PIN=1` runs only
+the pinned pass, `BENCH_PUT_PIN=0` only the shared one.
+
+Then over a realistic link (root only; `link.py`): 20 ms each way, 25 MB/s, the sandbox in one
+network namespace and the client side in another, every byte of both sides through the same
+wire and relays; fewer files (`BENCH_PUT_LINK_FILES`, default 4), target ratio ≤ 1.02.
+`BENCH_PUT_LINK=0` skips it, `=1` runs only it. Where the link cannot be made, its row says why.
 """
 
 import concurrent.futures
+import json
 import os
 import shutil
 import subprocess
@@ -23,13 +29,19 @@ import sys
 import tempfile
 import time
 
-from common import (UPLOAD, alternate, children_cpu, make_video, med, rounds, row, run_quiet, show,
-                    start_sandbox, variants, QUICK)
+import link
+from common import (UPLOAD, Sandbox, alternate, children_cpu, make_video, med, rounds, row,
+                    run_quiet, show, start_sandbox, variants, QUICK)
 
 FILES = int(os.environ.get("BENCH_PUT_FILES", "4" if QUICK else "10"))
 MB = int(os.environ.get("BENCH_PUT_MB", "90"))
 PARALLEL = 3
 TARGET_RATIO = 1.05
+LINK_TARGET_RATIO = 1.02
+LINK_FILES = int(os.environ.get("BENCH_PUT_LINK_FILES", "2" if QUICK else "4"))
+LINK_MODE = os.environ.get("BENCH_PUT_LINK", "")
+#: Processes besides the sandbox whose CPU a run costs (the link's wire and relays).
+LINK_PIDS = [int(p) for p in os.environ.get("BENCH_LINK_PIDS", "").split(",") if p]
 PIN_MODES = {"1": [True], "0": [False]}.get(os.environ.get("BENCH_PUT_PIN", ""), [False, True])
 PIN = False
 CLIENT = ()
@@ -55,9 +67,11 @@ class Cpu:
         self.sandbox = sandbox
         self.client = children_cpu()
         self.server = sandbox.cpu_seconds()
+        self.link = sum(link.cpu_seconds(p) for p in LINK_PIDS)
 
     def done(self, took, log):
-        log.append((took, children_cpu() - self.client, self.sandbox.cpu_seconds() - self.server))
+        log.append((took, children_cpu() - self.client, self.sandbox.cpu_seconds() - self.server,
+                    sum(link.cpu_seconds(p) for p in LINK_PIDS) - self.link))
         return took
 
 
@@ -99,35 +113,84 @@ def baseline(sandbox, files, log):
 
 def run():
     rows = []
-    for on in PIN_MODES:
-        pin(on)
-        rows += run_pass()
+    if LINK_MODE != "1":
+        for on in PIN_MODES:
+            pin(on)
+            rows += run_pass()
+    if LINK_MODE != "0":
+        pin(False)
+        rows += link_pass()
     return rows
 
 
 def run_pass():
     files = videos()
-    total = sum(os.path.getsize(f) for f in files)
     with start_sandbox(prefix=SERVER) as sandbox:
-        # One untimed pass each: page cache and sandbox warm for both sides alike.
-        ours(sandbox, files, [])
-        baseline(sandbox, files, [])
-        logs = {"ours": [], "curl": []}
-        times = alternate(rounds(5, 2), {"ours": lambda: ours(sandbox, files, logs["ours"]),
-                                         "curl": lambda: baseline(sandbox, files, logs["curl"])})
+        r = measure(sandbox, files, rounds(5, 2))
+    bench = "put_throughput_pinned" if PIN else "put_throughput"
+    where = "[pinned: sandbox core 0, client core 1] " if PIN else ""
+    return [dict(r, bench=bench, measure=where + r["measure"])]
+
+
+def measure(sandbox, files, n, target=TARGET_RATIO):
+    """Ours and the curl baseline, alternately, `n` rounds after one untimed pass each (page
+    cache and sandbox warm for both sides alike): one result row."""
+    total = sum(os.path.getsize(f) for f in files)
+    ours(sandbox, files, [])
+    baseline(sandbox, files, [])
+    logs = {"ours": [], "curl": []}
+    times = alternate(n, {"ours": lambda: ours(sandbox, files, logs["ours"]),
+                          "curl": lambda: baseline(sandbox, files, logs["curl"])})
     m, b = med(times["ours"]), med(times["curl"])
     mib = total / 2**20
-    cpu = {k: {"client_cpu_s": round(med([x[1] for x in v]), 2),
-               "sandbox_cpu_s": round(med([x[2] for x in v]), 2)} for k, v in logs.items()}
-    return [row("put_throughput_pinned" if PIN else "put_throughput", f"{'[pinned: sandbox core 0, client core 1] ' if PIN else ''}{FILES} × {total / FILES / 1e6:.0f} MB per-file, parallel "
-                f"{PARALLEL} (wall s; ours {mib / m:.0f} MiB/s, curl {mib / b:.0f} MiB/s)",
-                round(m, 3), "s", baseline=round(b, 3), baseline_name="curl -T + create/finalize",
-                target=f"ratio ≤ {TARGET_RATIO}", ok=m / b <= TARGET_RATIO,
-                runs={k: [round(x, 3) for x in v] for k, v in times.items()},
-                note=f"CPU s per run (client, sandbox): ours {cpu['ours']['client_cpu_s']}, "
-                f"{cpu['ours']['sandbox_cpu_s']}; curl {cpu['curl']['client_cpu_s']}, "
-                f"{cpu['curl']['sandbox_cpu_s']}")]
+    cpu = {k: [round(med([x[i] for x in v]), 2) for i in (1, 2, 3)] for k, v in logs.items()}
+    note = (f"CPU s per run (client, sandbox{', link' if LINK_PIDS else ''}): "
+            + "; ".join(f"{k} {', '.join(str(x) for x in (c if LINK_PIDS else c[:2]))}"
+                        for k, c in cpu.items()))
+    return row("put_throughput", f"{len(files)} × {total / len(files) / 1e6:.0f} MB per-file, "
+               f"parallel {PARALLEL} (wall s; ours {mib / m:.0f} MiB/s, curl {mib / b:.0f} MiB/s)",
+               round(m, 3), "s", baseline=round(b, 3), baseline_name="curl -T + create/finalize",
+               target=f"ratio ≤ {target}", ok=m / b <= target,
+               runs={k: [round(x, 3) for x in v] for k, v in times.items()}, note=note)
+
+
+def link_pass():
+    """The same comparison across `link.Link`: the sandbox in the server namespace, this
+    script again (`--inside-link`) in the client namespace running both sides."""
+    name = "put_throughput_link"
+    why = link.available()
+    if why:
+        return [row(name, "realistic link (20 ms each way, 25 MB/s)", "skipped", "",
+                    note=f"link not made: {why}; loopback figures only")]
+    files = videos()[:LINK_FILES]
+    wan = link.Link()
+    try:
+        with start_sandbox(prefix=link.ns(link.SERVER_NS)) as sandbox:
+            port = int(sandbox.base.rsplit(":", 1)[1])
+            wan.relays(port)
+            env = dict(os.environ, BENCH_LINK_BASE=sandbox.base, BENCH_LINK_PROJECT=sandbox.project,
+                       BENCH_LINK_SANDBOX_PID=str(sandbox.pid),
+                       BENCH_LINK_PIDS=",".join(map(str, wan.pids())),
+                       BENCH_LINK_FILES=json.dumps(files))
+            out = subprocess.run(link.ns(link.CLIENT_NS, sys.executable, os.path.abspath(__file__),
+                                         "--inside-link"), env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"link pass failed: {out.stderr[-1500:]}")
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        wan.close()
+    return [dict(r, bench=name, measure=f"[{wan.describe()}] {r['measure']}")]
+
+
+def inside_link():
+    """Runs in the client namespace: both sides against the sandbox across the link."""
+    sandbox = Sandbox(os.environ["BENCH_LINK_BASE"], os.environ["BENCH_LINK_PROJECT"],
+                      int(os.environ["BENCH_LINK_SANDBOX_PID"]))
+    files = json.loads(os.environ["BENCH_LINK_FILES"])
+    print(json.dumps(measure(sandbox, files, rounds(3, 1), LINK_TARGET_RATIO)), flush=True)
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--inside-link"]:
+        sys.exit(inside_link())
     sys.exit(show(run()))

@@ -3,7 +3,7 @@
 writes `bench/RESULTS.md`: the machine, the date, the commit, every median, ratio and pass/fail.
 
   BENCH_QUICK=1     fewer rounds and smaller sets (checks the suite; writes bench/out/ instead)
-  BENCH_ONLY=a,b    run only these benchmarks (put_throughput, memory, inspection, watch,
+  BENCH_ONLY=a,b    run only these benchmarks (put_throughput, memory, inspection, probe_cache, watch,
                     queue_scale, app)
   BENCH_CONDITIONS  a line describing the run's conditions, printed in RESULTS.md
   BENCH_ROUNDS=N    rounds per benchmark in full mode (default: 5, 3 for the slow ones)
@@ -21,8 +21,9 @@ import traceback
 
 import common
 
-BENCHES = ["put_throughput", "memory", "inspection", "watch", "queue_scale"]
-OVERRIDES = ["BENCH_ROUNDS", "BENCH_IMAGES", "BENCH_VIDEOS", "BENCH_PUT_FILES", "BENCH_PUT_PIN"]
+BENCHES = ["put_throughput", "memory", "inspection", "probe_cache", "watch", "queue_scale"]
+OVERRIDES = ["BENCH_ROUNDS", "BENCH_IMAGES", "BENCH_VIDEOS", "BENCH_PUT_FILES", "BENCH_PUT_PIN",
+             "BENCH_PUT_LINK", "BENCH_PUT_LINK_FILES"]
 APP_SCRIPT = os.path.join(common.HERE, "app_figures.py")
 
 

@@ -79,6 +79,8 @@ impl AppState {
     pub fn open(data_dir: PathBuf, started: Instant) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&data_dir)?;
         let store = Arc::new(Store::open_in(&data_dir)?);
+        // Re-inspection and watch catch-up skip hashing files that have not changed.
+        layers_uploader::media::bytes::use_hash_cache_in(&data_dir);
         let thumbs = Thumbnails::new(data_dir.join("thumbs"))?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Ok(AppState {

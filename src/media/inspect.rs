@@ -1,6 +1,6 @@
 //! One file → one [`Inspection`]: stat, name checks, sniff, measure, hash, fit. The hash runs
 //! while ffprobe does, so a video costs max(probe, hash), not their sum. [`Inspector`] adds
-//! the (path, size, mtime) cache and bounded parallelism over many paths.
+//! the in-process (path, size, mtime, ctime) cache of whole inspections and bounded parallelism over many paths.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -10,38 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
-
 use super::fit::{self, MediaFacts};
+use super::hash_cache::FileStamp;
 use super::sniff::{self, Sniffed};
 use super::{human_bytes, image, probe, ErrorCode, Inspection, Limits, LocalError, MediaKind};
 use crate::api::types::MAX_FILENAME_CHARS;
 
-/// Chunk size for reading files (hashing, and later the PUT): large enough for full disk speed.
-pub const READ_CHUNK: usize = 256 * 1024;
-
-/// Opens a file for reading only if it is a regular file. The open never blocks (O_NONBLOCK:
-/// a FIFO or device named like a video would otherwise hang the open until a writer comes),
-/// and the type is checked on the opened handle, so a file swapped for something else between
-/// a stat and the open is caught too. A non-regular file is `InvalidInput`.
-pub fn open_regular(path: &Path) -> io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
-    if file.metadata()?.is_file() {
-        Ok(file)
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "it is not a regular file (a folder, pipe or device)",
-        ))
-    }
-}
+pub use super::bytes::{open_regular, sha256_file, sha256_path, READ_CHUNK};
 
 /// Inspects one file with no cache.
 pub fn inspect(path: &Path, limits: &Limits) -> Inspection {
@@ -220,27 +195,6 @@ fn measure(
     }
 }
 
-/// Hex sha-256 of a whole file, read in `READ_CHUNK` pieces from the start.
-pub fn sha256_file(file: &mut File) -> io::Result<String> {
-    use std::io::Seek;
-    file.seek(io::SeekFrom::Start(0))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Hex sha-256 of the file at `path`.
-pub fn sha256_path(path: &Path) -> io::Result<String> {
-    sha256_file(&mut open_regular(path)?)
-}
-
 /// The name check the create-session call makes: `filename` is at most 512 characters.
 pub fn filename_error(path: &Path) -> Option<LocalError> {
     let name = path.file_name()?.to_string_lossy();
@@ -395,11 +349,13 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// The identity a cached inspection is valid for: any write changes size or mtime.
+/// The identity a cached inspection is valid for: size and mtime, and where the platform has
+/// them inode and ctime too (bytes swapped in place with the mtime put back move the ctime).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     size: u64,
     mtime: Option<SystemTime>,
+    file: Option<FileStamp>,
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
@@ -407,6 +363,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some(Stamp {
         size: m.len(),
         mtime: m.modified().ok(),
+        file: FileStamp::of(&m),
     })
 }
 

@@ -2,10 +2,12 @@
 //! it measures (ffprobe for video, headers for images), its sha-256, the hard errors the API
 //! would give, and its platform fit. Results are cached by (path, size, mtime).
 
+pub mod bytes;
 pub mod fit;
 pub mod fit_convert;
 pub mod fit_encode;
 pub mod fit_plan;
+pub mod hash_cache;
 pub mod image;
 pub mod inspect;
 mod mp4;

@@ -108,6 +108,15 @@ fn main() -> ExitCode {
     };
     output::set_quiet(cli.global.quiet);
     let _log_guard = init_logs(&cli.global);
+    // Every command that hashes (probe, upload, watch, media, loops) skips unchanged files.
+    if let Some(dir) = cli
+        .global
+        .data_dir
+        .clone()
+        .or_else(layers_uploader::paths::default_data_dir)
+    {
+        layers_uploader::media::bytes::use_hash_cache_in(&dir);
+    }
     match cli.command {
         Command::Probe(args) => probe::run(args),
         Command::Fit(args) => block_on(fit_cmd::run(args)),
