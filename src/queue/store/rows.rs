@@ -80,6 +80,18 @@ pub(super) fn transition_in(
         "UPDATE posts SET state = ?1, resume_state = ?2, updated_at = ?3 WHERE id = ?4",
         params![to.as_str(), resume, now_ms(), id],
     )?;
+    // Every step a post takes, in the log (support bundles, the journal with --verbose).
+    tracing::info!(
+        post = id,
+        from = from.as_str(),
+        to = to.as_str(),
+        error = change
+            .error
+            .as_ref()
+            .and_then(|e| e.as_ref())
+            .map(|e| e.code.as_str()),
+        "post state"
+    );
     if let Some(error) = &change.error {
         let (code, message, details) = match error {
             Some(e) => (
