@@ -1,6 +1,7 @@
 //! Thin commands over the engine, one file per domain. Each checks its input (granted paths
 //! first), calls the engine, and answers with plain data or an `AppError`.
 
+pub mod fit;
 pub mod inspect;
 pub mod queue;
 pub mod settings;
