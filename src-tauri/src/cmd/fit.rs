@@ -92,9 +92,15 @@ pub async fn make_fit(
     let (inspector, cancel) = (state.inspector.clone(), job.cancel.clone());
     let from = source.clone();
     let made = tauri::async_runtime::spawn_blocking(move || {
-        convert(&inspector, &from, &cancel, |p| {
-            let _ = on_progress.send(p);
-        })
+        convert(
+            &inspector,
+            &from,
+            &EncodeSettings::from_env(),
+            &cancel,
+            |p| {
+                let _ = on_progress.send(p);
+            },
+        )
     })
     .await
     .map_err(|e| AppError::internal(format!("the conversion stopped: {e}")))?;
@@ -157,6 +163,7 @@ pub fn check(ins: &Inspection) -> FitCheck {
 fn convert(
     inspector: &Inspector,
     source: &Path,
+    settings: &EncodeSettings,
     cancel: &AtomicBool,
     mut report: impl FnMut(FitProgress),
 ) -> CmdResult<(PathBuf, Vec<String>)> {
@@ -181,7 +188,6 @@ fn convert(
     };
     let planned = fit_convert::planned_output(&ins.local_path, None);
     let (started, total, mut pacer) = (Instant::now(), spec.duration_ms, Pacer::default());
-    let settings = EncodeSettings::from_env();
     tracing::info!(source = %ins.path, preset = %settings.preset, "making a fit copy");
     let on_progress = |p: EncodeProgress| {
         if p.finished || pacer.ready(Instant::now()) {
@@ -203,7 +209,7 @@ fn convert(
         &ins.local_path,
         &planned,
         &spec,
-        &settings,
+        settings,
         cancel,
         on_progress,
     )
@@ -218,5 +224,87 @@ fn conversion_error(e: MakeFitError) -> AppError {
             "Stopped before the copy was finished; nothing was kept.",
         ),
         other => AppError::new(ErrorCode::ConversionFailed, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// A 2560x1440 H.264 clip of `secs` seconds: too wide for both platforms.
+    fn wide_clip(dir: &Path, name: &str, secs: &str) -> PathBuf {
+        let path = dir.join(name);
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i"])
+            .arg("testsrc2=s=2560x1440:r=30")
+            .args(["-t", secs, "-c:v", "libx264", "-preset", "ultrafast"])
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ffmpeg made the test clip");
+        path
+    }
+
+    fn fast() -> EncodeSettings {
+        EncodeSettings {
+            preset: "ultrafast".into(),
+            ..EncodeSettings::default()
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn a_too_wide_video_is_fixable_and_a_too_short_one_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let inspector = Inspector::new(Limits::DOCUMENTED);
+        let wide = check(&inspector.inspect(&wide_clip(dir.path(), "wide.mp4", "3.5")));
+        assert_eq!(wide.verdict, FitVerdict::Fixable, "{wide:?}");
+        assert!(
+            wide.changes.iter().any(|c| c.contains("1920x1080")),
+            "{wide:?}"
+        );
+        let short = check(&inspector.inspect(&wide_clip(dir.path(), "short.mp4", "1.5")));
+        assert_eq!(short.verdict, FitVerdict::CannotFit, "{short:?}");
+        assert!(short.reasons[0].contains("shorter than"), "{short:?}");
+        assert_eq!(
+            serde_json::to_value(&short).unwrap()["verdict"],
+            "cannot_fit"
+        );
+    }
+
+    #[test]
+    fn cancel_leaves_only_the_original_and_a_copy_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = wide_clip(dir.path(), "clip.mp4", "3.5");
+        let inspector = Inspector::new(Limits::DOCUMENTED);
+        let stop = AtomicBool::new(true);
+        let e = convert(&inspector, &source, &fast(), &stop, |_| {}).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Cancelled, "{e:?}");
+        assert_eq!(names(dir.path()), ["clip.mp4"], "Cancel left a file behind");
+
+        stop.store(false, Ordering::SeqCst);
+        let mut reports = Vec::new();
+        let (first, changes) =
+            convert(&inspector, &source, &fast(), &stop, |p| reports.push(p)).unwrap();
+        assert_eq!(first, dir.path().join("clip.fit.mp4"));
+        assert!(!changes.is_empty());
+        let last = reports.last().expect("progress was reported");
+        assert_eq!((last.done_ms, last.eta_ms), (last.duration_ms, Some(0)));
+        let (second, _) = convert(&inspector, &source, &fast(), &stop, |_| {}).unwrap();
+        assert_eq!(second, dir.path().join("clip.fit (2).mp4"));
+        assert_eq!(
+            names(dir.path()),
+            ["clip.fit (2).mp4", "clip.fit.mp4", "clip.mp4"]
+        );
     }
 }
