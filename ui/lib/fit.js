@@ -20,10 +20,16 @@ export function shown(it) {
   return { path: it.path, r: it.r };
 }
 
-/** Whether to ask the planner about a card: a readable video that misses a platform. */
+/** Hard errors a copy can fix (the engine's `source_facts` says the same): over the size cap,
+ * or a video container the API refuses (MKV, WebM…), which a copy remuxes into MP4. */
+const FIXABLE_ERRORS = new Set(['too_large', 'unsupported_type']);
+
+/** Whether to ask the planner about a card: a video that misses a platform, or one whose only
+ * errors a copy can fix (its kind is unknown when the container is refused). */
 export function wantsFitCheck(r) {
-  return r?.kind === 'video' && (r.errors ?? []).length === 0
-    && (r.platformFit ?? []).some((p) => !p.ok);
+  const errors = r?.errors ?? [];
+  if (errors.length) return errors.every((e) => FIXABLE_ERRORS.has(e.code)) && r.kind !== 'image';
+  return r?.kind === 'video' && (r.platformFit ?? []).some((p) => !p.ok);
 }
 
 /** `1:05`, `0:03`, `1:02:09`: a media clock. */

@@ -19,6 +19,13 @@ test('the planner is asked about readable videos that miss a platform, nothing e
   assert.equal(wantsFitCheck({ ...unfit, kind: 'image' }), false);
 });
 
+test('a video over the cap or in a refused container is asked about too: a copy can fix those', () => {
+  assert.equal(wantsFitCheck({ ...unfit, errors: [{ code: 'too_large' }] }), true);
+  assert.equal(wantsFitCheck({ kind: null, errors: [{ code: 'unsupported_type' }], platformFit: [] }), true);
+  assert.equal(wantsFitCheck({ ...unfit, errors: [{ code: 'too_large' }, { code: 'unreadable' }] }), false);
+  assert.equal(wantsFitCheck({ kind: 'image', errors: [{ code: 'too_large' }], platformFit: [] }), false);
+});
+
 test('progress reads as time done of the duration, speed and time left', () => {
   assert.equal(clock(65_400), '1:05');
   assert.equal(clock(3_723_000), '1:02:03');
