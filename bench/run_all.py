@@ -4,7 +4,7 @@ writes `bench/RESULTS.md`: the machine, the date, the commit, every median, rati
 
   BENCH_QUICK=1     fewer rounds and smaller sets (checks the suite; writes bench/out/ instead)
   BENCH_ONLY=a,b    run only these benchmarks (put_throughput, memory, inspection, probe_cache, watch,
-                    queue_scale, app)
+                    queue_scale, fit, app)
   BENCH_CONDITIONS  a line describing the run's conditions, printed in RESULTS.md
   BENCH_ROUNDS=N    rounds per benchmark in full mode (default: 5, 3 for the slow ones)
   BENCH_IMAGES=N, BENCH_VIDEOS=N, BENCH_PUT_FILES=N   smaller sets (noted in RESULTS.md)
@@ -21,9 +21,9 @@ import traceback
 
 import common
 
-BENCHES = ["put_throughput", "memory", "inspection", "probe_cache", "watch", "queue_scale"]
+BENCHES = ["put_throughput", "memory", "inspection", "probe_cache", "watch", "queue_scale", "fit"]
 OVERRIDES = ["BENCH_ROUNDS", "BENCH_IMAGES", "BENCH_VIDEOS", "BENCH_PUT_FILES", "BENCH_PUT_PIN",
-             "BENCH_PUT_LINK", "BENCH_PUT_LINK_FILES"]
+             "BENCH_PUT_LINK", "BENCH_PUT_LINK_FILES", "BENCH_FIT_PRESET"]
 APP_SCRIPT = os.path.join(common.HERE, "app_figures.py")
 
 

@@ -1,6 +1,6 @@
 // A tiny element builder and shared UI bits (no framework).
 
-/** `h('div', {class: 'x', onclick: f}, child, 'text')`. */
+/** `h('div', {class: 'x', style: {width: '4px'}, onclick: f}, child, 'text')`. */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs ?? {})) {
@@ -8,6 +8,8 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
+    // Through the CSSOM: the CSP (style-src 'self') refuses inline style attributes.
+    else if (k === 'style' && typeof v === 'object') Object.assign(el.style, v);
     else if (v === true) el.setAttribute(k, '');
     else el.setAttribute(k, String(v));
   }

@@ -30,3 +30,10 @@ export function errorText(err) {
   if (err && typeof err === 'object' && 'message' in err) return err.message;
   return String(err);
 }
+
+/** A channel a command streams to (e.g. a conversion's progress); `onmessage` hears each. */
+export function channel(onmessage) {
+  const c = new tauri.core.Channel();
+  c.onmessage = onmessage;
+  return c;
+}

@@ -21,6 +21,12 @@ pub enum ErrorCode {
     Store,
     /// Anything else (a file that could not be written, a task that died).
     Internal,
+    /// "Make it fit": no honest copy of this file fits (the message says why and what to do).
+    CannotFit,
+    /// "Make it fit": ffmpeg failed or the copy could not be written.
+    ConversionFailed,
+    /// "Make it fit": stopped by the user; no partial file is left.
+    Cancelled,
 }
 
 /// An error as the UI receives it.
@@ -123,6 +129,9 @@ mod tests {
             ErrorCode::Keyring,
             ErrorCode::Store,
             ErrorCode::Internal,
+            ErrorCode::CannotFit,
+            ErrorCode::ConversionFailed,
+            ErrorCode::Cancelled,
         ]
         .iter()
         .map(|c| serde_json::to_string(c).unwrap())
@@ -136,7 +145,10 @@ mod tests {
                 "\"api\"",
                 "\"keyring\"",
                 "\"store\"",
-                "\"internal\""
+                "\"internal\"",
+                "\"cannot_fit\"",
+                "\"conversion_failed\"",
+                "\"cancelled\""
             ]
         );
     }

@@ -7,6 +7,7 @@ pub mod autostart;
 pub mod cmd;
 pub mod engine;
 pub mod error;
+pub mod fits;
 pub mod grants;
 pub mod notify;
 pub mod reconnect;
@@ -124,6 +125,9 @@ pub fn run(started: Instant) {
             cmd::inspect::pick_folder,
             cmd::inspect::inspect_paths,
             cmd::inspect::thumbnail,
+            cmd::fit::fit_check,
+            cmd::fit::make_fit,
+            cmd::fit::make_fit_cancel,
             cmd::queue::enqueue,
             cmd::queue::enqueue_url,
             cmd::queue::queue_list,
@@ -150,6 +154,9 @@ pub fn run(started: Instant) {
             app.run(|handle, event| {
                 if let tauri::RunEvent::Exit = event {
                     let state = handle.state::<AppState>();
+                    // ffmpeg dies with us (PDEATHSIG); asking first lets each conversion
+                    // remove its partial file.
+                    state.fits.cancel_all();
                     let ids: Vec<i64> = state
                         .watches
                         .lock()

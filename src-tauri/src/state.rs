@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 
 use crate::engine::Engine;
 use crate::error::{AppError, CmdResult, ErrorCode};
+use crate::fits::FitJobs;
 use crate::grants::Grants;
 use crate::thumbs::Thumbnails;
 use crate::watches::RunningWatch;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub grants: Mutex<Grants>,
     pub inspector: Arc<Inspector>,
     pub thumbs: Thumbnails,
+    /// "Make it fit" conversions under way (their cancel flags).
+    pub fits: FitJobs,
     /// The connection and the queue run; replaced when the key or run settings change. Never
     /// held across a network call.
     pub engine: tokio::sync::Mutex<Option<Engine>>,
@@ -89,6 +92,7 @@ impl AppState {
             grants: Mutex::new(Grants::default()),
             inspector: Arc::new(Inspector::new(Limits::from_env())),
             thumbs,
+            fits: FitJobs::default(),
             engine: tokio::sync::Mutex::new(None),
             connect_gate: tokio::sync::Mutex::new(()),
             connect_generation: AtomicU64::new(0),

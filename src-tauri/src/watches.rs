@@ -107,6 +107,8 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, w: StoredWatch) {
                 let _ = app.emit("queue-resync", ());
             });
         }),
+        // The app fits a file on its card, by the user's choice, not behind their back.
+        make_fit: false,
     };
     let (stop, stop_rx) = stop_watch::channel(false);
     let id = w.id;

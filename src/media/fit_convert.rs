@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::fit::MediaFacts;
 use super::fit_encode::{ffmpeg_args, EncodeProgress, EncodeSettings, ProgressParser};
-use super::fit_plan::{CopySpec, StreamDetails};
+use super::fit_plan::{self, CopySpec, FitPlan, PlanOptions, StreamDetails};
 use super::{probe, sniff, ErrorCode, Inspection, MediaKind};
 use crate::paths::{free_name, rename_no_replace};
 
@@ -101,6 +101,13 @@ pub fn source_facts(ins: &Inspection) -> Result<Option<(MediaFacts, StreamDetail
     Ok(Some((facts, details)))
 }
 
+/// What "make it fit" would do with an inspected file: the planner's verdict, or `None` when
+/// it is not media a copy could be made from (its inspection's errors say why). Front ends
+/// call this before offering a conversion, so they offer one only when a copy would fit.
+pub fn plan_for(ins: &Inspection, options: &PlanOptions) -> Result<Option<FitPlan>, MakeFitError> {
+    Ok(source_facts(ins)?.map(|(facts, details)| fit_plan::plan(&facts, &details, options)))
+}
+
 /// The sniffed type when the bytes are a video container, accepted or not.
 fn sniffed_video(path: &Path) -> Option<&'static str> {
     let mut head = [0u8; 512];
@@ -135,7 +142,10 @@ pub fn make_copy(
     mut progress: impl FnMut(EncodeProgress),
 ) -> Result<PathBuf, MakeFitError> {
     let temp = TempCopy::new(planned)?;
-    let mut child = spawn(&ffmpeg_args(source, &temp.path, spec, settings))?;
+    let args = ffmpeg_args(source, &temp.path, spec, settings);
+    // The exact command line, so a benchmark or a bug report can run the same ffmpeg alone.
+    tracing::debug!(program = ?ffmpeg_program(), ?args, "running ffmpeg for a fit copy");
+    let mut child = spawn(&args)?;
     let reports = read_progress(&mut child);
     let stderr = read_stderr(&mut child);
     let status = loop {

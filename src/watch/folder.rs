@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -24,6 +26,8 @@ pub(super) struct FolderWatch {
     pub(super) seen: HashMap<PathBuf, (String, Outcome)>,
     /// Ignored names already reported in this run (a growing `.part` is reported once).
     pub(super) reported_ignored: HashSet<PathBuf>,
+    /// Set when the watch stops: a fitted copy being made is abandoned (`--make-fit`).
+    pub(super) fit_cancel: Arc<AtomicBool>,
 }
 
 impl FolderWatch {
@@ -40,6 +44,7 @@ impl FolderWatch {
             settler: Settler::new(std::time::Duration::from_millis(s.settle_ms)),
             seen,
             reported_ignored: HashSet::new(),
+            fit_cancel: Arc::new(AtomicBool::new(false)),
             ctx,
             watch,
         })

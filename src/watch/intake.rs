@@ -40,8 +40,11 @@ impl FolderWatch {
         if !files.is_empty() {
             let paths: Vec<PathBuf> = files.iter().map(|s| s.key.path().clone()).collect();
             let started = Instant::now();
-            let inspections = self.inspect(paths).await?;
+            let mut inspections = self.inspect(paths).await?;
             tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "inspected settled files");
+            if self.ctx.make_fit {
+                inspections = self.fitted(inspections).await?;
+            }
             let mut round = Round::default();
             for (settled, inspection) in files.into_iter().zip(inspections) {
                 self.decide_file(settled, inspection, &mut round)?;
@@ -77,6 +80,28 @@ impl FolderWatch {
         tokio::task::spawn_blocking(move || inspector.inspect_all(&paths))
             .await
             .map_err(|e| WatchError::Task(e.to_string()))
+    }
+
+    /// `--make-fit`: each inspection replaced by its fitted copy's when one is made.
+    async fn fitted(&self, inspections: Vec<Inspection>) -> Result<Vec<Inspection>, WatchError> {
+        let inspector = Arc::clone(&self.ctx.inspector);
+        let cancel = Arc::clone(&self.fit_cancel);
+        let reports = self.ctx.reports.clone();
+        tokio::task::spawn_blocking(move || {
+            let settings = crate::media::fit_encode::EncodeSettings::from_env();
+            inspections
+                .into_iter()
+                .map(|ins| {
+                    let (ins, report) = super::fitting::fitted(&inspector, ins, &settings, &cancel);
+                    if let Some(report) = report {
+                        let _ = reports.send(report);
+                    }
+                    ins
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| WatchError::Task(e.to_string()))
     }
 
     fn decide_file(

@@ -2,8 +2,11 @@
 //! OS's file events (`notify`), waits until each file has settled, reads its caption sidecar,
 //! checks it locally and against the ledger, and enqueues it. It only feeds the queue: the
 //! runner uploads. Nothing in the folder is modified, moved or deleted unless the watch says
-//! "move to Uploaded/", and then only after the post completed.
+//! "move to Uploaded/", and then only after the post completed. With "make it fit" a file
+//! that misses a platform is queued as its fitted copy, made in a hidden `.fit/` folder beside
+//! it (`fitting.rs`); the original is only read.
 
+pub mod fitting;
 mod folder;
 mod intake;
 pub mod layout;
@@ -11,6 +14,7 @@ pub mod moves;
 pub mod settle;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +71,13 @@ pub enum WatchReport {
     /// Platform-fit issues: advisory, the file is uploaded anyway.
     #[serde(rename_all = "camelCase")]
     FitIssues { path: PathBuf, issues: Vec<String> },
+    /// "Make it fit": the file is queued as its fitted `copy`, with these changes.
+    #[serde(rename_all = "camelCase")]
+    Fitted {
+        path: PathBuf,
+        copy: PathBuf,
+        changes: Vec<String>,
+    },
     /// A file of a completed post was moved into `Uploaded/`.
     #[serde(rename_all = "camelCase")]
     Moved { from: PathBuf, to: PathBuf },
@@ -103,6 +114,9 @@ pub struct WatchContext {
     pub reports: mpsc::UnboundedSender<WatchReport>,
     /// Told after each enqueue (the runner's [`crate::queue::Runner::wake`]).
     pub on_enqueue: Arc<dyn Fn() + Send + Sync>,
+    /// `watch --make-fit`: queue a fitted copy of a file that misses a platform (see
+    /// [`fitting`]) instead of the file itself.
+    pub make_fit: bool,
 }
 
 /// Runs one stored watch until `stop` turns true: a catch-up scan, then events. `events` (the
@@ -139,6 +153,18 @@ pub async fn run(
     watcher.watch(&root, mode).map_err(notify_err)?;
     let move_uploaded = watch.settings.move_uploaded;
     let mut folder = FolderWatch::new(ctx, watch)?;
+    // A conversion runs inside a round, where `stop` is not polled: this stops its ffmpeg
+    // (and removes the partial copy) as soon as the watch is told to stop.
+    let fit_cancel = Arc::clone(&folder.fit_cancel);
+    let mut fit_stop = stop.clone();
+    let fit_stopper = tokio::spawn(async move {
+        while fit_stop.changed().await.is_ok() {
+            if *fit_stop.borrow() {
+                fit_cancel.store(true, Ordering::SeqCst);
+                break;
+            }
+        }
+    });
     folder.catch_up(false);
     folder.move_completed()?;
     loop {
@@ -165,6 +191,7 @@ pub async fn run(
             break;
         }
     }
+    fit_stopper.abort();
     drop(watcher);
     Ok(())
 }

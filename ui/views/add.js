@@ -1,7 +1,8 @@
 // The Add view: the drop zone, a card per file with its thumbnail, figures, platform badges,
 // fit issues and hard errors; the per-file / slideshow switch with reorderable slides; the
 // batch caption with its counter; the destination picker (Layers content, the media library,
-// Loops); "Add from URL"; Upload.
+// Loops); "Add from URL"; Upload. A video that misses a platform may get a fitted copy
+// (views/fit.js); the batch uploads whichever file each card shows.
 
 import { invoke, assetUrl, errorText } from '../ipc.js';
 import { h, showError } from '../dom.js';
@@ -9,11 +10,14 @@ import { figures, baseName, count } from '../lib/format.js';
 import { captionCounter } from '../lib/caption.js';
 import { moveItem } from '../lib/virtual.js';
 import { VList } from './vlist.js';
+import { shown } from '../lib/fit.js';
+import { initFit, checkFit, converting, fitLine, fitAction, framePreview } from './fit.js';
 
 const PLATFORM_NAMES = { tiktok: 'TikTok', instagram: 'Instagram' };
 const CARD_HEIGHT = 122;
 
-/** Pending files, in order: `{path, r}` with `r` the engine's inspection. */
+/** Pending files, in order: `{path, r, fit?}` with `r` the engine's inspection and `fit` the
+ * "Make it fit" state (views/fit.js). An item is replaced, never changed, when it must re-render. */
 let items = [];
 let grouping = 'per-file';
 const thumbs = new Map(); // path → asset URL, or null while loading / when none
@@ -63,33 +67,48 @@ function fitIssues(r) {
 function split() {
   // The media library and Loops check each file against their own rules (audio, logos…): a
   // file that breaks them is queued as failed with the reason, so every card goes.
-  const ok = isContent() ? items.filter((it) => (it.r.errors ?? []).length === 0) : items.slice();
+  const ok = isContent() ? items.filter((it) => (shown(it).r.errors ?? []).length === 0) : items.slice();
   return { ok, bad: items.length - ok.length };
 }
 
-function requestThumb(it) {
-  const kind = kindOf(it.r);
-  if (thumbs.has(it.path) || (kind !== 'image' && kind !== 'video')) return;
-  thumbs.set(it.path, null);
-  invoke('thumbnail', { path: it.path, kind })
+function requestThumb({ path, r }) {
+  const kind = kindOf(r);
+  if (thumbs.has(path) || (kind !== 'image' && kind !== 'video')) return;
+  thumbs.set(path, null);
+  invoke('thumbnail', { path, kind })
     .then((p) => {
-      thumbs.set(it.path, assetUrl(p));
-      const img = document.querySelector(`.card[data-path="${CSS.escape(it.path)}"] img.thumb`);
-      if (img) img.src = thumbs.get(it.path);
+      thumbs.set(path, assetUrl(p));
+      // A card shows its original or its fitted copy: find it by the file it shows.
+      const card = `.card[data-shown-path="${CSS.escape(path)}"]`;
+      const imgs = document.querySelectorAll(`${card} img.thumb, ${card} img.frame-img`);
+      for (const img of imgs) img.src = thumbs.get(path);
     })
     .catch(() => {});
 }
 
+/** Replaces a card's fit state (and so the card): called by views/fit.js. */
+function setFit(path, fit) {
+  const i = items.findIndex((x) => x.path === path);
+  if (i < 0) return;
+  items[i] = { ...items[i], fit };
+  refresh();
+}
+
 function renderCard(it, index) {
-  const r = it.r;
+  const file = shown(it);
+  const r = file.r;
   const kind = kindOf(r);
-  const name = baseName(it.path);
+  const name = baseName(file.path);
   const slideshow = grouping === 'slideshow' && isContent();
   const issues = fitIssues(r);
   const errors = r.errors ?? [];
-  requestThumb(it);
+  requestThumb(file);
+  checkFit(it);
   const img = h('img', { class: 'thumb', alt: '', loading: 'lazy', decoding: 'async' });
-  if (thumbs.get(it.path)) img.src = thumbs.get(it.path);
+  if (thumbs.get(file.path)) img.src = thumbs.get(file.path);
+  const line = fitLine(it);
+  const action = fitAction(it);
+  const isCopy = file.path !== it.path;
   const badges = (r.platformFit ?? []).map((f) =>
     h('span', {
       class: 'badge', 'data-platform': f.platform, 'data-ok': String(f.ok),
@@ -98,11 +117,13 @@ function renderCard(it, index) {
     `${PLATFORM_NAMES[f.platform] ?? f.platform}${f.ok ? '' : ` · ${f.issues.length} issue${f.issues.length === 1 ? '' : 's'}`}`),
   );
   const card = h('article', {
-    class: `card${errors.length ? ' has-error' : ''}`,
+    class: `card${errors.length ? ' has-error' : ''}${kind === 'image' ? ' has-frames' : ''}`,
     role: 'listitem',
     tabindex: '0',
     'data-key': it.path,
     'data-path': it.path,
+    'data-shown-path': file.path,
+    'data-fit': it.fit?.state ?? null,
     'data-kind': kind,
     draggable: slideshow ? 'true' : null,
     'aria-label': `${slideshow ? `Slide ${index + 1}: ` : ''}${name}`,
@@ -113,18 +134,25 @@ function renderCard(it, index) {
     slideshow ? h('span', { class: 'slide-number' }, index + 1) : null,
     kind === 'video' ? h('span', { class: 'play-glyph', 'aria-hidden': 'true' }, '▶') : null),
   h('div', { class: 'card-body' },
-    h('div', { class: 'card-title' }, h('span', { class: 'name', title: it.path }, name)),
+    h('div', { class: 'card-title' }, h('span', { class: 'name', title: file.path }, name),
+      isCopy ? h('span', { class: 'chip tone-ok', title: `Made from ${baseName(it.path)}` }, 'Fitted copy') : null),
     h('div', { class: 'figures' }, figures(r)),
     badges.length ? h('div', { class: 'badges' }, badges) : null,
-    issues.length ? h('ul', { class: 'issues', title: issues.join('\n'), 'aria-label': 'Platform fit issues' },
-      issues.map((i) => h('li', {}, i))) : null,
+    line ?? (issues.length ? h('ul', { class: 'issues', title: issues.join('\n'), 'aria-label': 'Platform fit issues' },
+      issues.map((i) => h('li', {}, i))) : null),
     errors.length ? h('p', { class: 'error', title: errors.map((e) => e.message).join('\n') },
       errors.map((e) => e.message).join(' ')) : null),
+  kind === 'image' ? framePreview(r, thumbs.get(file.path)) : null,
   h('div', { class: 'card-side' },
     h('button', {
       class: 'icon-button card-remove', 'aria-label': `Remove ${name}`, title: 'Remove',
-      onclick: () => { items = items.filter((x) => x !== it); refresh(); },
+      onclick: () => {
+        if (it.fit?.state === 'converting') invoke('make_fit_cancel', { path: it.path }).catch(() => {});
+        items = items.filter((x) => x.path !== it.path);
+        refresh();
+      },
     }, '×'),
+    action,
     slideshow ? h('span', { class: 'icon-button drag-handle', 'aria-hidden': 'true', title: 'Drag to reorder' }, '⋮⋮') : null));
   if (slideshow) wireReorder(card, it);
   return card;
@@ -173,7 +201,7 @@ function announce(text) {
 
 function summaryText() {
   const { ok, bad } = split();
-  const fits = ok.filter((it) => (it.r.platformFit ?? []).every((f) => f.ok)).length;
+  const fits = ok.filter((it) => (shown(it).r.platformFit ?? []).every((f) => f.ok)).length;
   const parts = [`${count(items.length)} file${items.length === 1 ? '' : 's'}`];
   if (ok.length) parts.push(`${count(fits)} fit both platforms`);
   if (bad) parts.push(`${count(bad)} cannot be uploaded`);
@@ -195,6 +223,7 @@ function updateComposer() {
   if (!isContent()) problem = ok.length ? '' : 'Nothing here can be uploaded.';
   else if (c.over) problem = `The caption is ${-c.remaining} too long.`;
   else if (!ok.length) problem = 'Nothing here can be uploaded.';
+  else if (converting(items)) problem = 'Waiting for “Make it fit” to finish (or Cancel it).';
   else if (grouping === 'slideshow' && ok.some((it) => it.r.kind === 'video')) problem = 'Slideshows are images only: remove the videos or upload per file.';
   else if (grouping === 'slideshow' && ok.length > 10) problem = `A slideshow takes at most 10 images; ${ok.length} are here.`;
   upload.disabled = Boolean(problem);
@@ -252,7 +281,7 @@ async function upload() {
   try {
     const reply = await invoke('enqueue', {
       request: {
-        paths: ok.map((it) => it.path),
+        paths: ok.map((it) => shown(it).path),
         grouping: isContent() ? grouping : 'per-file',
         caption: isContent() ? document.getElementById('caption').value : '',
         destination: destination(),
@@ -300,6 +329,7 @@ async function addFromUrl(e) {
 /** Wires the view; `queued(reply)` is told after a successful Upload. */
 export function initAdd({ queued }) {
   onQueued = queued;
+  initFit({ get: (path) => items.find((x) => x.path === path), set: setFit, announce });
   list = new VList(document.getElementById('cards-viewport'), document.getElementById('cards'), CARD_HEIGHT, renderCard, (it) => it.path);
   const pick = async (cmd) => {
     try {

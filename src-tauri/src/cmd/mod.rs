@@ -2,6 +2,7 @@
 //! first), calls the engine, and answers with plain data or an `AppError`.
 
 pub mod autostart;
+pub mod fit;
 pub mod inspect;
 pub mod queue;
 pub mod settings;

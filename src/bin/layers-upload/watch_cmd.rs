@@ -46,6 +46,10 @@ pub struct WatchArgs {
     /// After a post completed, move its files (and sidecar) into DIR/Uploaded/.
     #[arg(long)]
     move_uploaded: bool,
+    /// Queue a fitted copy of a file that misses TikTok or Instagram (made as `fit` does, in a
+    /// hidden .fit/ folder beside it, which the watch never takes) instead of the file.
+    #[arg(long)]
+    make_fit: bool,
     #[command(flatten)]
     run: RunOpts,
     /// The folder to watch.
@@ -164,6 +168,7 @@ pub async fn watch(global: &GlobalOpts, args: WatchArgs) -> ExitCode {
         inspector: Arc::new(Inspector::new(Limits::from_env())),
         reports: reports_tx,
         on_enqueue: Arc::new(move || waker.wake()),
+        make_fit: args.make_fit,
     };
     let mut watch_task = tokio::spawn(watch::run(ctx, saved, runner.subscribe(), stop_rx.clone()));
     let uploading = async {
@@ -346,6 +351,16 @@ async fn print_reports(mut reports: mpsc::UnboundedReceiver<WatchReport>, root: 
                 "! {}: platform fit (advisory, uploading anyway): {}",
                 rel(&path),
                 issues.join("; ")
+            ),
+            WatchReport::Fitted {
+                path,
+                copy,
+                changes,
+            } => format!(
+                "↺ {}: queued its fitted copy {} ({})",
+                rel(&path),
+                rel(&copy),
+                changes.join("; ")
             ),
             WatchReport::Moved { from, to } => format!("↪ moved {} → {}", rel(&from), rel(&to)),
             WatchReport::Rescanned { folder } => format!(
