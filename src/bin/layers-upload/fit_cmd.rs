@@ -170,7 +170,7 @@ pub async fn fitted_paths(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, ExitCode>
         let cannot = |e: &LocalError| e.code == ErrorCode::CannotFit;
         match &row.output {
             Some(copy) if row.fits() => {
-                eprintln!(
+                crate::output::say!(
                     "• {name}: uploading the fitted copy {copy} ({})",
                     row.changes.join("; ")
                 );
@@ -178,13 +178,13 @@ pub async fn fitted_paths(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, ExitCode>
             }
             _ if !row.errors.is_empty() && !row.errors.iter().all(cannot) => {
                 for e in &row.errors {
-                    eprintln!("✗ {name}: {} {}", e.code.as_str(), e.message);
+                    eprintln!("layers-upload: ✗ {name}: {} {}", e.code.as_str(), e.message);
                 }
                 return Err(ExitCode::from(1));
             }
             _ => {
                 for e in &row.errors {
-                    eprintln!("• {name}: uploading the original: {}", e.message);
+                    crate::output::say!("• {name}: uploading the original: {}", e.message);
                 }
                 out.push(path);
             }
@@ -271,10 +271,13 @@ fn fit_one(
 }
 
 fn progress_bar(ins: &Inspection, total_ms: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(total_ms.max(1)),
-        ProgressDrawTarget::stderr_with_hz(10),
-    );
+    // `--quiet`: no bar (indicatif draws nothing when stderr is not a terminal anyway).
+    let target = if crate::output::quiet() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr_with_hz(10)
+    };
+    let bar = ProgressBar::with_draw_target(Some(total_ms.max(1)), target);
     let style =
         ProgressStyle::with_template("{prefix:>16} [{bar:32.cyan/white}] {msg} · ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -292,7 +295,8 @@ fn print_row(row: &FitRow, json: bool) -> std::io::Result<()> {
         writeln!(out, "{line}")?;
         return out.flush();
     }
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let paint = |code: &str, s: &str| {
         if color {
             format!("\x1b[{code}m{s}\x1b[0m")

@@ -157,7 +157,7 @@ pub async fn upload(global: &GlobalOpts, args: UploadArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return engine::cannot_start(store.explain(e)),
     };
-    eprintln!("layers-upload: batch {batch_id}: {} file(s)", paths.len());
+    crate::output::say!("layers-upload: batch {batch_id}: {} file(s)", paths.len());
     let runner = match engine::runner(store.clone(), client, &args.run, true) {
         Ok(r) => r,
         Err(code) => return code,
