@@ -86,24 +86,22 @@ class App:
                              f"find a Layers key? see {self.dir}/tauri-driver.log)\n"
                              f"  last screenshot: {shot}") from e
 
-    def restart(self):
-        """Quits the app as a user would and opens it again on the same data dir."""
+    def _quit(self):
         if self.session:
             self.session.quit()
             self.session = None
         if self.driver:
             self.driver.stop()
             self.driver = None
+
+    def restart(self):
+        """Quits the app as a user would and opens it again on the same data dir."""
+        self._quit()
         self._start(self.app_binary, self.name)
 
     def stop(self):
         LIVE.discard(self)
-        if self.session:
-            self.session.quit()
-            self.session = None
-        if self.driver:
-            self.driver.stop()
-            self.driver = None
+        self._quit()
         shutil.rmtree(self.data_dir, ignore_errors=True)
         shutil.rmtree(self.config_dir, ignore_errors=True)
 
