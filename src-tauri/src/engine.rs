@@ -333,13 +333,14 @@ async fn prepare<R: Runtime>(app: &AppHandle<R>, tries: u32) -> CmdResult<Prepar
         KeyChoice::Live(key) => (key, None),
         KeyChoice::Sandbox => {
             let dir = state.data_dir.join("sandbox");
+            let key = sandbox_key(&state.data_dir)?;
             let (base, handle) = Sandbox::start(
                 SandboxConfig::default()
                     .data_dir(dir)
-                    .private_key(sandbox_key(&state.data_dir)?.expose()),
+                    .private_key(key.expose()),
             )
             .map_err(|e| AppError::internal(format!("cannot start the sandbox: {e}")))?;
-            (sandbox_key(&state.data_dir)?, Some((base, handle)))
+            (key, Some((base, handle)))
         }
         KeyChoice::Refuse { mode, error } => {
             tracing::warn!("not connecting: {}", error.message);
