@@ -55,7 +55,7 @@ class Slideshow(E2ETest):
             box.click()
             box.send_keys(CAPTION_TYPED)
             app.wait(lambda: box.prop("value") == CAPTION_TYPED, "the caption to be typed", 30)
-            native.type_text(app.env, app.window, CAPTION_EMOJI)
+            native.type_text_into(app.env, app.window, CAPTION_EMOJI, lambda: box.prop("value"))
             app.wait(lambda: box.prop("value") == CAPTION, "the caption to be typed", 30)
             count = f"{utf16_len(CAPTION)} / 2,200"
             app.wait(lambda: app.find("#caption-count").text.strip() == count,

@@ -92,6 +92,33 @@ def type_text(env, window, text):
     xdo(env, "type", "--delay", "30", text)
 
 
+def type_text_into(env, window, text, read_value, tries=4, settle=5.0):
+    """Types `text` after what `read_value()` holds now and waits until it reads
+    before + text. A character outside the keymap is typed by xdotool remapping a spare
+    keycode for one key press; when the toolkit handles the press before it has seen the new
+    keymap, the character is lost or comes out as another one. That is xdotool's race, not
+    the app's, so a press that did not land is undone with BackSpace and typed again."""
+    before = read_value()
+    want = before + text
+    for _ in range(tries):
+        type_text(env, window, text)
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            now = read_value()
+            if now == want:
+                return now
+            time.sleep(0.1)
+        now = read_value()
+        if not now.startswith(before):
+            raise RuntimeError(f"typing {text!r} changed what was there: {now!r}")
+        print(f"e2e: xdotool's {text!r} read back as {now[len(before):]!r}; typing it again",
+              file=sys.stderr)
+        for _ in range(len(now) - len(before)):
+            xdo(env, "key", "BackSpace")
+        wait_for(lambda: read_value() == before or None, settle, "the stray keys to be undone")
+    raise RuntimeError(f"{text!r} did not arrive after {tries} tries with xdotool")
+
+
 def find_new_window(env, before, timeout, what):
     """A visible window that was not in `before` (e.g. a dialog just opened)."""
     def new():
