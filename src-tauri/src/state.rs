@@ -81,7 +81,13 @@ impl AppState {
     /// Opens the store and caches in the data dir.
     pub fn open(data_dir: PathBuf, started: Instant) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&data_dir)?;
-        let store = Arc::new(Store::open_in(&data_dir)?);
+        // The local queue, or the shared one several machines use (`LAYERS_UPLOADER_STORE`,
+        // as for the CLI; see README "Several machines").
+        let location = layers_uploader::queue::store::StoreLocation::parse(
+            std::env::var("LAYERS_UPLOADER_STORE").ok().as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let store = Arc::new(Store::open_at(&location, &data_dir)?);
         // Re-inspection and watch catch-up skip hashing files that have not changed.
         layers_uploader::media::bytes::use_hash_cache_in(&data_dir);
         let thumbs = Thumbnails::new(data_dir.join("thumbs"))?;

@@ -1,4 +1,5 @@
-//! The persistent, resumable upload queue: the post state machine, the SQLite store, and the
+//! The persistent, resumable upload queue: the post state machine, the store (SQLite, or a
+//! shared PostgreSQL), and the
 //! planner that turns a batch into posts and sessions.
 
 pub mod caption;
@@ -6,6 +7,7 @@ pub mod dest;
 pub mod events;
 pub mod failpoint;
 pub mod lock;
+pub mod names;
 pub mod pacer;
 pub mod plan;
 pub mod runner;

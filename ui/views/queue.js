@@ -139,6 +139,7 @@ function renderRow(row) {
     h('div', { class: 'qi-title' },
       h('span', { class: `chip tone-${tone}` }, row.state),
       h('span', { class: 'name', title: row.files.length ? row.files.map((f) => f.path).join('\n') : names.join('\n') }, title),
+      row.machine ? h('span', { class: 'machine-label', title: `Worked on ${row.machine} (shared queue)` }, row.machine) : null,
       h('span', { class: 'destination-label' }, destinationLabel(row.destination))),
     h('div', { class: 'state-text', title: stateText(row) },
       row.state === 'uploading' ? `Uploading · ${humanBytes(sent)} of ${humanBytes(row.totalBytes)}`

@@ -77,6 +77,8 @@ pub struct QueueRow {
     pub final_url: Option<String>,
     /// The media URLs of a URL-fetch post (it has no local files).
     pub source_urls: Vec<String>,
+    /// On a shared queue, the machine that holds (or last worked) the post.
+    pub machine: Option<String>,
 }
 
 /// What "Add from URL" sends: 1–10 http(s) URLs fetched as one post, and its caption.
@@ -108,6 +110,7 @@ impl From<StoredPost> for QueueRow {
             asset_id,
             final_url,
             source_urls: p.source_urls,
+            machine: p.machine,
             id: p.id,
             batch_id: p.batch_id,
             state: p.state,

@@ -12,7 +12,7 @@ use layers_uploader::api::types::WhoAmI;
 use layers_uploader::api::{ApiError, LayersClient, LoopsClient, RetryPolicy};
 use layers_uploader::queue::lock::RunLock;
 use layers_uploader::queue::store::Backend;
-use layers_uploader::queue::store::Store;
+use layers_uploader::queue::store::{machine_name, Store, StoreLocation};
 use layers_uploader::queue::{Clients, RunEnd, Runner, RunnerConfig, Scope};
 use layers_uploader::secrets::{Account, KeyStore, SecretError};
 use layers_uploader::transfer::{BandwidthLimiter, Transfer};
@@ -42,7 +42,11 @@ pub fn data_dir(global: &GlobalOpts) -> Result<PathBuf, ExitCode> {
 /// Opens the queue store in the data dir.
 pub fn open_store(global: &GlobalOpts) -> Result<(PathBuf, Arc<Store>), ExitCode> {
     let dir = data_dir(global)?;
-    let store = Store::open_in(&dir).map_err(cannot_start)?;
+    let location = StoreLocation::parse(global.store.as_deref()).map_err(cannot_start)?;
+    let store = Store::open_at(&location, &dir).map_err(cannot_start)?;
+    if store.is_shared() {
+        tracing::info!(store = %store.describe(), machine = %machine_name(), "shared queue");
+    }
     // This process talks to these services only: it records them on what it enqueues and
     // runs, dedupes and skips by their posts alone (the app may run another in this dir).
     store.use_backend(Some(Backend::at(&global.api_base, &global.loops_api_base)));

@@ -45,6 +45,16 @@ pub struct GlobalOpts {
     /// Where the queue, cache and logs live (default: the platform data dir).
     #[arg(long, env = "LAYERS_UPLOADER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Where the queue lives: `sqlite` (a file in the data dir, the default) or a
+    /// postgres://user:password@host:port/database URL that several machines share.
+    #[arg(
+        long,
+        env = "LAYERS_UPLOADER_STORE",
+        global = true,
+        hide_env_values = true,
+        value_name = "sqlite|postgres://…"
+    )]
+    pub store: Option<String>,
     /// Loops API base URL; the client appends /api/v1/uploads...
     #[arg(
         long,

@@ -402,6 +402,12 @@ pub fn finish(store: &Store, ended: Result<Ended, ExitCode>, ids: &[i64]) -> Exi
     if end == RunEnd::GaveUp {
         eprintln!("layers-upload: some posts are still waiting after their retries ran out; `layers-upload resume` tries again");
     }
+    // On a shared queue: posts this machine cannot work (their files are on another one).
+    for p in posts.iter().filter(|p| !p.state.is_terminal()) {
+        if let Some(e) = p.error.as_ref().filter(|e| e.code == "needs_other_machine") {
+            eprintln!("layers-upload: post {} {}", p.id, e.message);
+        }
+    }
     if ok == posts.len() {
         ExitCode::SUCCESS
     } else {
@@ -470,6 +476,7 @@ fn list(store: &Store, json: bool) -> ExitCode {
         Err(e) => return engine::cannot_start(e),
     };
     let current = store.backend();
+    let shared = store.is_shared();
     let mut out = std::io::stdout().lock();
     for p in &posts {
         let line = if json {
@@ -502,8 +509,14 @@ fn list(store: &Store, json: bool) -> ExitCode {
                 }
                 _ => String::new(),
             };
+            // On a shared queue: which machine holds (or last worked) each post.
+            let machine = match (&p.machine, shared) {
+                (Some(m), true) if p.held => format!("  @{m}"),
+                (Some(m), true) => format!("  (by {m})"),
+                _ => String::new(),
+            };
             format!(
-                "{:>6}  {:<10}  {}  {}{elsewhere}",
+                "{:>6}  {:<10}  {}  {}{elsewhere}{machine}",
                 p.id,
                 p.state.as_str(),
                 files.join(", "),

@@ -30,16 +30,7 @@ use crate::api::types::MediaLibraryKind;
 use crate::api::{LayersClient, LoopsClient};
 use crate::transfer::{ProgressFn, PutReceipt, PutTarget, Reach, Transfer, TransferError};
 
-/// Batch destination of Layers content by direct upload.
-pub const LAYERS_CONTENT: &str = "layers-content";
-/// Batch destination of Layers content by URL-fetch.
-pub const LAYERS_URL_FETCH: &str = "layers-url-fetch";
-/// Batch destination prefix of the Layers media library (`layers-media:logo`, …).
-pub const LAYERS_MEDIA_PREFIX: &str = "layers-media:";
-/// Batch destination of Loops email assets.
-pub const LOOPS: &str = "loops";
-/// The `project_id` of Loops batches (Loops has no projects; the ledger needs a scope).
-pub const LOOPS_SCOPE: &str = "loops";
+pub use super::names::{LAYERS_CONTENT, LAYERS_MEDIA_PREFIX, LAYERS_URL_FETCH, LOOPS, LOOPS_SCOPE};
 
 /// A destination as stored on a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -124,6 +124,26 @@ impl RunError {
     }
 }
 
+/// Inside the runner's loop: a shared queue database that went away for longer than the store
+/// rides out by itself ends only this round (each post stays at its last committed step), and
+/// the loop tries again in a second; any other error ends the run.
+macro_rules! round {
+    ($e:expr, $stop:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(RunError::Store(StoreError::Shared(e))) => {
+                tracing::warn!(error = %e, "the shared queue is out of reach; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = $stop.changed() => {}
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+}
+
 /// The queue runner. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Runner {
@@ -146,6 +166,8 @@ struct Inner {
     finished: Mutex<HashSet<String>>,
     /// Batches this runner has worked on (only those get a `BatchFinished`).
     touched: Mutex<HashSet<String>>,
+    /// Posts of a shared queue whose files this machine cannot read (already said so).
+    elsewhere: Mutex<HashSet<i64>>,
     /// Per project: how many posts the quota had room for at the last `409` (next round only).
     quota_room: Mutex<HashMap<String, usize>>,
     /// Rung when new posts were enqueued while the runner may be waiting (watch folders).
@@ -191,6 +213,7 @@ impl Runner {
                 failures_in_a_row: Mutex::new(0),
                 finished: Mutex::new(HashSet::new()),
                 touched: Mutex::new(HashSet::new()),
+                elsewhere: Mutex::new(HashSet::new()),
                 quota_room: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 parked: Mutex::new(HashSet::new()),
@@ -246,12 +269,41 @@ impl Runner {
         stop: watch::Receiver<bool>,
         feeding: Option<watch::Receiver<bool>>,
     ) -> Result<RunEnd, RunError> {
-        self.run_rounds(scope, stop, feeding)
-            .await
-            .map_err(|e| match e {
-                RunError::Store(s) => RunError::Store(self.inner.store.explain(s)),
-                other => other,
+        let store = &self.inner.store;
+        // A runner claims what it works (see `store::lease`): on a shared queue other machines
+        // run beside it; on the local one this only matters after a crash.
+        let lease = match store.lease() {
+            Some(l) => l,
+            None => store.take_leases(&crate::queue::store::machine_name()),
+        };
+        let renewing = {
+            let store = store.clone();
+            let every = lease.time / 3;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let renewed = tokio::task::spawn_blocking({
+                        let store = store.clone();
+                        move || store.renew_leases()
+                    })
+                    .await;
+                    if let Ok(Err(e)) = renewed {
+                        tracing::warn!(error = %e, "could not renew this runner's claims");
+                    }
+                }
             })
+        };
+        let ended = self.run_rounds(scope, stop, feeding).await;
+        renewing.abort();
+        if let Err(e) = store.release_leases() {
+            tracing::warn!(error = %e, "could not give back this runner's claims");
+        }
+        ended.map_err(|e| match e {
+            RunError::Store(s) => RunError::Store(self.inner.store.explain(s)),
+            other => other,
+        })
     }
 
     async fn run_rounds(
@@ -274,14 +326,14 @@ impl Runner {
             let mut exhausted = HashSet::new();
             let mut settled_without_work = false;
             if !in_outage || tasks.is_empty() {
-                let (work, spent) = self.collect_work(scope, &in_flight)?;
+                let (work, spent) = round!(self.collect_work(scope, &in_flight), stop);
                 exhausted = spent;
                 let looked_at: Vec<i64> = work.iter().map(|p| p.id).collect();
-                let groups = self.reserve_queued(work)?;
+                let groups = round!(self.reserve_queued(work), stop);
                 // A round that only settled posts (every one a duplicate, skipped) started no
                 // task; more may be queued past the round's bound, so look again at once.
                 if groups.is_empty() && !looked_at.is_empty() {
-                    settled_without_work = self.any_terminal(&looked_at)?;
+                    settled_without_work = round!(self.any_terminal(&looked_at), stop);
                 }
                 // In an outage only one session probes at a time.
                 let take = if in_outage { 1 } else { usize::MAX };
@@ -313,8 +365,8 @@ impl Runner {
                     }
                     continue;
                 }
-                self.announce_finished()?;
-                let Some(at) = self.next_wakeup(scope)? else {
+                round!(self.announce_finished(), stop);
+                let Some(at) = round!(self.next_wakeup(scope), stop) else {
                     return Ok(if exhausted.is_empty() {
                         RunEnd::Idle
                     } else {
@@ -341,6 +393,16 @@ impl Runner {
                         }
                     }
                     match joined {
+                        Some(Ok((_, Err(RunError::Store(StoreError::LeaseLost { post, holder }))))) => {
+                            tracing::warn!(post, holder = %holder,
+                                "another runner holds this post now; leaving it to that one");
+                        }
+                        // The shared database went away mid-step: the step's transaction did
+                        // not commit, so the post is picked up again from its last one.
+                        Some(Ok((_, Err(RunError::Store(StoreError::Shared(e)))))) => {
+                            tracing::warn!(error = %e,
+                                "a post's step was cut by the shared queue database; it runs again");
+                        }
                         Some(Ok((_, Err(e)))) => {
                             stop_tasks(&mut tasks).await;
                             return Err(e);
@@ -371,11 +433,21 @@ impl Runner {
         let mut work = Vec::new();
         let mut exhausted = HashSet::new();
         let max = i64::from(self.inner.config.retry.max_attempts);
-        for id in store.runnable_bounded(now_ms(), scope.batch(), QUEUED_PER_ROUND)? {
+        // On a shared queue a runner claims only what it can start soon, so queued posts stay
+        // free for the other machines' runners instead of waiting behind this one's.
+        let queued = if store.is_shared() {
+            (2 * self.inner.config.put_concurrency.max(1)).saturating_sub(in_flight.len())
+        } else {
+            QUEUED_PER_ROUND
+        };
+        for id in store.runnable_bounded(now_ms(), scope.batch(), queued)? {
             if in_flight.contains(&id) {
                 continue;
             }
             let mut post = store.post(id)?;
+            if !self.readable_here(&post)? {
+                continue;
+            }
             if let Err(why) = self.destination(&post) {
                 self.park(&post, &why);
                 continue;
@@ -395,6 +467,50 @@ impl Runner {
             work.push(post);
         }
         Ok((work, exhausted))
+    }
+
+    /// On a shared queue, a post queued on another machine is worked here only when its files
+    /// can be read here at the same paths (a shared folder); otherwise it is given back, with
+    /// a note that it waits for a machine that can, and left as it is.
+    fn readable_here(&self, post: &StoredPost) -> Result<bool, RunError> {
+        let store = &self.inner.store;
+        if !store.is_shared() || post.files.is_empty() {
+            return Ok(true);
+        }
+        let origin = store.origin(post.id)?;
+        let here = store.lease().map(|l| l.machine).unwrap_or_default();
+        if origin.is_empty() || origin == here {
+            return Ok(true);
+        }
+        let missing = post
+            .files
+            .iter()
+            .find(|f| std::fs::metadata(&f.path).is_err());
+        let mut told = self
+            .inner
+            .elsewhere
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match missing {
+            None => {
+                if told.remove(&post.id) {
+                    store.clear_machine_note(post.id)?;
+                }
+                Ok(true)
+            }
+            Some(f) => {
+                let why = format!(
+                    "waits for a machine that can read {} (it was queued on {origin}; {here} cannot read it)",
+                    f.path.display()
+                );
+                store.release_post(post.id, &why)?;
+                if told.insert(post.id) {
+                    tracing::info!(post = post.id, "{why}");
+                    self.emit_state(post.id, &post.batch_id, post.state, None, None, Some(why));
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// Whether any of these posts has reached a terminal state.

@@ -40,7 +40,7 @@ impl Backend {
 
     /// The backend a post bound for `destination` is recorded with.
     pub fn for_destination(&self, destination: &str) -> &str {
-        if destination == crate::queue::dest::LOOPS {
+        if destination == crate::queue::names::LOOPS {
             &self.loops
         } else {
             &self.layers
@@ -102,10 +102,10 @@ ALTER TABLE ledger_v4 RENAME TO ledger;
 /// them were live work, and the sandbox is what must never run a live post.
 pub(super) fn batch_matches(b: &str, n: usize) -> String {
     format!(
-        "(?{n} IS NULL OR {b}.backend = CASE WHEN {b}.destination = '{loops}' THEN ?{m} ELSE ?{n} END
+        "(CAST(?{n} AS TEXT) IS NULL OR {b}.backend = CASE WHEN {b}.destination = '{loops}' THEN ?{m} ELSE ?{n} END
           OR ({b}.backend = '' AND CASE WHEN {b}.destination = '{loops}' THEN ?{m} ELSE ?{n} END != '{sandbox}'))",
         m = n + 1,
-        loops = crate::queue::dest::LOOPS,
+        loops = crate::queue::names::LOOPS,
         sandbox = SANDBOX_BACKEND,
     )
 }

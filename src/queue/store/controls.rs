@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use rusqlite::params;
+use super::db::params;
 use serde::Serialize;
 
-use super::{now_ms, write_tx, Store, StoreError};
+use super::{now_ms, Store, StoreError};
 
 /// How many of a watch's latest non-taken decisions [`Store::watch_tally`] lists.
 pub const TALLY_RECENT: usize = 20;
@@ -46,7 +46,7 @@ impl Store {
             "SELECT outcome, COUNT(*) FROM watch_files WHERE watch_id = ?1 GROUP BY outcome",
         )?;
         let rows = stmt.query_map(params![watch_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
         })?;
         for row in rows {
             let (outcome, n) = row?;
@@ -65,7 +65,7 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![watch_id, TALLY_RECENT as i64], |r| {
             Ok(WatchDecision {
-                path: super::rows::path_from(r.get_ref(0)?)?,
+                path: super::rows::path_from(r.get::<super::db::Value>(0)?)?,
                 outcome: r.get(1)?,
                 detail: r.get(2)?,
                 updated_at: r.get(3)?,
@@ -79,8 +79,8 @@ impl Store {
 
     /// Forgets a watch and its decisions (its posts stay in the queue); `false` if unknown.
     pub fn delete_watch(&self, watch_id: i64) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         tx.execute(
             "DELETE FROM watch_files WHERE watch_id = ?1",
             params![watch_id],

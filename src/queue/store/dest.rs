@@ -2,11 +2,11 @@
 //! the PUT headers a reserve answer gave (media library), and a count of reserve sends (Loops
 //! has no idempotency: a second send of one intent may leave an orphan, and the user is told).
 
-use rusqlite::{params, OptionalExtension};
+use super::db::{params, OptionalExtension};
 
 use super::rows::transition_in;
 use super::types::Change;
-use super::{now_ms, write_tx, Store, StoreError};
+use super::{now_ms, Store, StoreError};
 use crate::api::types::Grouping;
 use crate::queue::state::PostEvent;
 
@@ -31,8 +31,8 @@ impl Store {
         urls: &[String],
         caption: &str,
     ) -> Result<(String, i64), StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         let batch_id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         tx.execute(
@@ -43,20 +43,20 @@ impl Store {
                 batch_id,
                 now,
                 project_id,
-                crate::queue::dest::LAYERS_URL_FETCH,
+                crate::queue::names::LAYERS_URL_FETCH,
                 Grouping::PerFile.as_str(),
-                self.backend_for(crate::queue::dest::LAYERS_URL_FETCH)
+                self.backend_for(crate::queue::names::LAYERS_URL_FETCH)
             ],
         )?;
         let urls_json = serde_json::to_string(urls)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode URLs: {e}")))?;
         tx.execute(
             "INSERT INTO posts (batch_id, position, state, caption, source_urls, created_at,
-                                updated_at)
-             VALUES (?1, 0, 'queued', ?2, ?3, ?4, ?4)",
-            params![batch_id, caption, urls_json, now],
+                                updated_at, origin)
+             VALUES (?1, 0, 'queued', ?2, ?3, ?4, ?4, ?5)",
+            params![batch_id, caption, urls_json, now, self.machine],
         )?;
-        let post_id = tx.last_insert_rowid();
+        let post_id = tx.last_insert_rowid()?;
         tx.commit()?;
         Ok((batch_id, post_id))
     }
@@ -66,8 +66,8 @@ impl Store {
     /// backoff) reuses the key; a post the user retried from `queued` gets a new one, since the
     /// server may replay an old answer for an old key.
     pub fn begin_url_fetch(&self, post_id: i64) -> Result<String, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         let (state, existing): (String, Option<String>) = tx.query_row(
             "SELECT state, finalize_key FROM posts WHERE id = ?1",
             params![post_id],
@@ -80,7 +80,13 @@ impl Store {
             "UPDATE posts SET finalize_key = ?1 WHERE id = ?2",
             params![key, post_id],
         )?;
-        transition_in(&tx, post_id, PostEvent::FetchFromUrls, &Change::default())?;
+        transition_in(
+            &tx,
+            self.owner().as_deref(),
+            post_id,
+            PostEvent::FetchFromUrls,
+            &Change::default(),
+        )?;
         tx.commit()?;
         Ok(key)
     }
@@ -88,8 +94,8 @@ impl Store {
     /// Counts a send of a session's reserve call (committed before the call goes out);
     /// returns how many sends came before this one.
     pub fn note_reserve_send(&self, session_id: i64) -> Result<i64, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         let before: i64 = tx
             .query_row(
                 "SELECT sends FROM sessions WHERE id = ?1",

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::super::state::{InvalidTransition, UnknownState};
+use super::db::DbError;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,13 @@ pub enum StoreError {
     #[error("the queue database was written by a newer version (schema {found}, this build knows {known}): update the uploader")]
     NewerSchema { found: i64, known: i64 },
     #[error("queue database error: {0}")]
-    Sql(rusqlite::Error),
+    Sql(DbError),
+    /// The shared (PostgreSQL) queue could not be reached or refused this machine.
+    #[error("the shared queue: {0}")]
+    Shared(DbError),
+    /// Another runner holds this post's lease: this one must leave the post alone.
+    #[error("post {post} is held by {holder}")]
+    LeaseLost { post: i64, holder: String },
     #[error("no post with id {0}")]
     NoSuchPost(i64),
     #[error("no session with id {0}")]
@@ -47,6 +54,8 @@ impl StoreError {
             StoreError::DiskFull { .. } => "disk_full",
             StoreError::NewerSchema { .. } => "store_newer_schema",
             StoreError::Sql(_) => "store_error",
+            StoreError::Shared(_) => "store_unavailable",
+            StoreError::LeaseLost { .. } => "lease_lost",
             StoreError::NoSuchPost(_) | StoreError::NoSuchSession(_) => "not_found",
             StoreError::Transition(_) => "invalid_transition",
             StoreError::Corrupt(_) => "store_corrupt",
@@ -66,10 +75,17 @@ impl StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        if is_disk_full(&e) {
-            StoreError::DiskFull { dir: None }
-        } else {
-            StoreError::Sql(e)
+        StoreError::from(DbError::Sqlite(e))
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Sqlite(e) if is_disk_full(&e) => StoreError::DiskFull { dir: None },
+            DbError::Unreachable { .. } | DbError::Interrupted { .. } => StoreError::Shared(e),
+            DbError::Pg(ref p) if super::pg::is_connection_lost(p) => StoreError::Shared(e),
+            e => StoreError::Sql(e),
         }
     }
 }

@@ -6,14 +6,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use db::{params, Db, OptionalExtension, Tx};
 
 use super::state::{PostEvent, PostState};
 
 mod backend;
 mod controls;
+pub(crate) mod db;
 mod dest;
 mod error;
+mod lease;
+mod pg;
+mod pg_schema;
 mod rows;
 mod types;
 mod watches;
@@ -21,6 +25,7 @@ mod watches;
 pub use backend::{normalize_base, Backend, SANDBOX_BACKEND};
 pub use controls::{WatchDecision, WatchTally, TALLY_RECENT};
 pub use error::{is_disk_full, StoreError};
+pub use lease::{machine_name, Lease, LEASE_TIME};
 use rows::{error_from, post_state, read_post, read_session, transition_in};
 pub use types::{
     Change, NewBatch, NewFile, NewPost, PostError, PostSummary, ReservedFile, ReservedUpload,
@@ -116,6 +121,7 @@ CREATE TABLE settings (
     watches::MIGRATION_WATCHES,
     dest::MIGRATION_DESTINATIONS,
     backend::MIGRATION_BACKEND,
+    lease::MIGRATION_LEASES,
 ];
 
 /// Milliseconds since the Unix epoch: the one time unit the store uses.
@@ -125,13 +131,51 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The queue database. One connection behind a mutex: SQLite serialises writers anyway, and
-/// every operation is a short transaction.
+/// Where the queue lives: the embedded SQLite file in the data dir (one machine, the default),
+/// or a PostgreSQL database several machines share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `queue.sqlite3` in the data dir.
+    Local,
+    /// A `postgres://` URL (it may hold a password: never shown, see [`Store::describe`]).
+    Shared(String),
+}
+
+impl StoreLocation {
+    /// Reads `--store` / `LAYERS_UPLOADER_STORE`: empty or `sqlite` is the local file, a
+    /// `postgres://` or `postgresql://` URL the shared database.
+    pub fn parse(spec: Option<&str>) -> Result<StoreLocation, String> {
+        let spec = spec.map(str::trim).unwrap_or("");
+        if spec.is_empty() || spec.eq_ignore_ascii_case("sqlite") {
+            return Ok(StoreLocation::Local);
+        }
+        let lower = spec.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Ok(StoreLocation::Shared(spec.to_string()));
+        }
+        Err(
+            "the store is `sqlite` (the default: a file in the data dir) or a \
+             postgres://user:password@host:port/database URL"
+                .into(),
+        )
+    }
+}
+
+/// The queue database. One connection behind a mutex: both engines take one writer at a time
+/// anyway (see [`db::Db::write_tx`]), and every operation is a short transaction.
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Mutex<Db>,
     /// The services this handle works for (see [`Store::use_backend`]).
     backend: Mutex<Option<Backend>>,
     dir: PathBuf,
+    /// `queue.sqlite3`'s path, or the shared database without its password.
+    described: String,
+    /// The runner's lease, once it runs (see [`Store::take_leases`]).
+    lease: Mutex<Option<Lease>>,
+    /// Whether this is the shared (PostgreSQL) queue.
+    shared: bool,
+    /// This machine's name (see [`machine_name`]): recorded on what it queues.
+    machine: String,
 }
 
 impl Store {
@@ -142,6 +186,29 @@ impl Store {
             source,
         })?;
         Store::open(&data_dir.join(DB_FILE))
+    }
+
+    /// Opens the queue where `location` says: the data dir's SQLite file, or the shared
+    /// PostgreSQL database (waiting for it while it does not answer; see [`pg`]).
+    pub fn open_at(location: &StoreLocation, data_dir: &Path) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Local => Store::open_in(data_dir),
+            StoreLocation::Shared(url) => {
+                let conn = pg::PgConn::connect(url).map_err(StoreError::Shared)?;
+                let described = conn.target().to_string();
+                let store = Store {
+                    conn: Mutex::new(Db::Pg(conn)),
+                    backend: Mutex::new(None),
+                    dir: data_dir.to_path_buf(),
+                    described,
+                    lease: Mutex::new(None),
+                    shared: true,
+                    machine: machine_name(),
+                };
+                store.migrate()?;
+                Ok(store)
+            }
+        }
     }
 
     /// Opens (creating and migrating) the queue database at a path. A directory that cannot
@@ -169,7 +236,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(open_err)?;
+        let conn = rusqlite::Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_err)?;
         use_wal(&conn).map_err(open_err)?;
@@ -180,12 +247,27 @@ impl Store {
                 .map_err(open_err)?;
         }
         let store = Store {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Db::Lite(conn)),
             backend: Mutex::new(None),
             dir: dir.to_path_buf(),
+            described: path.display().to_string(),
+            lease: Mutex::new(None),
+            shared: false,
+            machine: machine_name(),
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Where this queue lives, as a person may be shown it (never a password).
+    pub fn describe(&self) -> &str {
+        &self.described
+    }
+
+    /// Whether several machines may share this queue (PostgreSQL): leases and machine names
+    /// matter then, and watch folders are each machine's own.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// The directory the database lives in (the data dir), as error messages name it.
@@ -198,53 +280,42 @@ impl Store {
         e.in_dir(&self.dir)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
-        // back), so a poisoned lock is still safe to use.
+    fn conn(&self) -> MutexGuard<'_, Db> {
+        // A panic while holding the lock cannot leave the database half-written
+        // (transactions roll back), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies pending migrations. Opening an up-to-date store only reads; a due step takes
-    /// the write lock first (`BEGIN IMMEDIATE`) and re-reads the version under it, so two
-    /// processes opening a new store at the same moment cannot both run the same migration.
+    /// the write lock first and re-reads the version under it, so two processes opening a
+    /// new store at the same moment cannot both run the same migration.
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let known = MIGRATIONS.len() as i64;
-        loop {
-            let seen: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if seen == known {
-                return Ok(());
-            }
-            let tx = write_tx(&mut conn)?;
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if version > known {
-                return Err(StoreError::NewerSchema {
-                    found: version,
-                    known,
-                });
-            }
-            let Some(sql) = MIGRATIONS.get(version as usize) else {
-                tx.commit()?;
-                return Ok(());
-            };
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", version + 1)?;
-            tx.commit()?;
+        match &mut *conn {
+            Db::Lite(c) => migrate_lite(c),
+            Db::Pg(_) => pg_schema::migrate(&conn),
         }
     }
 
     /// The schema version in force (the number of migrations applied).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        let conn = self.conn();
+        match &*conn {
+            Db::Lite(c) => Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?),
+            Db::Pg(_) => pg_schema::version(&conn),
+        }
     }
 
     /// Stores a batch and its posts in one transaction; returns the batch id and post ids.
     pub fn enqueue(&self, batch: &NewBatch) -> Result<(String, Vec<i64>), StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
-        let out = enqueue_in(&tx, batch, &self.backend_for(&batch.destination))?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
+        let out = enqueue_in(
+            &tx,
+            batch,
+            &self.backend_for(&batch.destination),
+            &self.machine,
+        )?;
         tx.commit()?;
         Ok(out)
     }
@@ -252,8 +323,8 @@ impl Store {
     /// Adds posts to an existing batch (after its current ones), e.g. as files finish their
     /// inspection while the first ones already upload.
     pub fn add_posts(&self, batch_id: &str, posts: &[NewPost]) -> Result<Vec<i64>, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         let next: i64 = tx.query_row(
             "SELECT COALESCE(MAX(position) + 1, 0) FROM posts WHERE batch_id = ?1",
             params![batch_id],
@@ -264,7 +335,7 @@ impl Store {
             params![batch_id],
             |r| r.get(0),
         )?;
-        let ids = insert_posts(&tx, batch_id, &destination, next, posts)?;
+        let ids = insert_posts(&tx, batch_id, &destination, next, posts, &self.machine)?;
         tx.commit()?;
         Ok(ids)
     }
@@ -283,9 +354,9 @@ impl Store {
         event: PostEvent,
         change: Change,
     ) -> Result<PostState, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
-        let to = transition_in(&tx, id, event, &change)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
+        let to = transition_in(&tx, self.owner().as_deref(), id, event, &change)?;
         tx.commit()?;
         Ok(to)
     }
@@ -298,17 +369,23 @@ impl Store {
         post_ids: &[i64],
         request_json: &str,
     ) -> Result<StoredSession, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         let key = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO sessions (batch_id, idempotency_key, request_json, created_at)
              VALUES (?1, ?2, ?3, ?4)",
             params![batch_id, key, request_json, now_ms()],
         )?;
-        let session_id = tx.last_insert_rowid();
+        let session_id = tx.last_insert_rowid()?;
         for (i, post) in post_ids.iter().enumerate() {
-            transition_in(&tx, *post, PostEvent::Reserve, &Change::default())?;
+            transition_in(
+                &tx,
+                self.owner().as_deref(),
+                *post,
+                PostEvent::Reserve,
+                &Change::default(),
+            )?;
             tx.execute(
                 "UPDATE posts SET session_id = ?1, session_index = ?2, container_id = NULL,
                         finalize_key = NULL WHERE id = ?3",
@@ -338,8 +415,8 @@ impl Store {
         response_json: &str,
         uploads: &[ReservedUpload],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         let expires = uploads
             .iter()
             .flat_map(|u| u.files.iter().map(|f| f.expires_at))
@@ -387,7 +464,13 @@ impl Store {
             }
             let state = post_state(&tx, post_id)?;
             if state == PostState::Reserving {
-                transition_in(&tx, post_id, PostEvent::SessionCreated, &Change::default())?;
+                transition_in(
+                    &tx,
+                    self.owner().as_deref(),
+                    post_id,
+                    PostEvent::SessionCreated,
+                    &Change::default(),
+                )?;
             }
         }
         tx.commit()?;
@@ -406,10 +489,11 @@ impl Store {
     /// Gives up a post's session (URL expired, reaped, storage refused, file changed) and sends
     /// the post back to `queued` for a new one; returns how many times that has happened.
     pub fn restart_post(&self, post_id: i64, reason: &PostError) -> Result<i64, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         transition_in(
             &tx,
+            self.owner().as_deref(),
             post_id,
             PostEvent::SessionLost,
             &Change {
@@ -514,8 +598,8 @@ impl Store {
 
     /// Updates a file's identity after it changed on disk and was inspected again.
     pub fn refresh_file(&self, post_id: i64, position: i64, f: &NewFile) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         tx.execute(
             "UPDATE post_files SET size_bytes = ?1, mtime_ns = ?2, sha256 = ?3, content_type = ?4,
                     put_confirmed = 0 WHERE post_id = ?5 AND position = ?6",
@@ -551,8 +635,8 @@ impl Store {
     /// Stores the finalize Idempotency-Key (once per post and session) and moves the post to
     /// `finalizing`; returns the key to send. A replay after a crash gets the same key.
     pub fn begin_finalize(&self, post_id: i64) -> Result<String, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         let existing: Option<String> = tx.query_row(
             "SELECT finalize_key FROM posts WHERE id = ?1",
             params![post_id],
@@ -563,7 +647,13 @@ impl Store {
             "UPDATE posts SET finalize_key = ?1 WHERE id = ?2",
             params![key, post_id],
         )?;
-        transition_in(&tx, post_id, PostEvent::Finalize, &Change::default())?;
+        transition_in(
+            &tx,
+            self.owner().as_deref(),
+            post_id,
+            PostEvent::Finalize,
+            &Change::default(),
+        )?;
         tx.commit()?;
         Ok(key)
     }
@@ -576,10 +666,11 @@ impl Store {
         content_id: &str,
         content_json: &str,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         transition_in(
             &tx,
+            self.owner().as_deref(),
             post_id,
             PostEvent::Complete,
             &Change {
@@ -615,9 +706,12 @@ impl Store {
         )?;
         if let Some(dedupe) = dedupe {
             tx.execute(
-                "INSERT OR REPLACE INTO ledger (backend, project_id, dedupe_key, content_id,
-                                                post_id, completed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO ledger (backend, project_id, dedupe_key, content_id, post_id,
+                                     completed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (backend, project_id, dedupe_key) DO UPDATE SET
+                   content_id = excluded.content_id, post_id = excluded.post_id,
+                   completed_at = excluded.completed_at",
                 params![backend, project, dedupe, content_id, post_id, now_ms()],
             )?;
         }
@@ -643,7 +737,7 @@ impl Store {
         project_id: &str,
         dedupe: &str,
     ) -> Result<Option<String>, StoreError> {
-        let loops_key = dedupe.starts_with(&format!("{}|", crate::queue::dest::LOOPS));
+        let loops_key = dedupe.starts_with(&format!("{}|", crate::queue::names::LOOPS));
         let backend = self
             .backend()
             .map(|b| if loops_key { b.loops } else { b.layers });
@@ -651,7 +745,7 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT content_id FROM ledger WHERE project_id = ?1 AND dedupe_key = ?2
-                   AND (?3 IS NULL OR backend = ?3 OR (backend = '' AND ?3 != ?4))
+                   AND (CAST(?3 AS TEXT) IS NULL OR backend = ?3 OR (backend = '' AND ?3 != ?4))
                  ORDER BY backend = ?3 DESC LIMIT 1",
                 params![project_id, dedupe, backend, SANDBOX_BACKEND],
                 |r| r.get(0),
@@ -667,7 +761,7 @@ impl Store {
             "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
              WHERE (p.state IN ('queued','reserving','reserved','uploading','uploaded','finalizing')
                     OR (p.state = 'waiting' AND COALESCE(p.next_attempt_at, 0) <= ?1))
-               AND (?2 IS NULL OR p.batch_id = ?2) AND {}
+               AND (CAST(?2 AS TEXT) IS NULL OR p.batch_id = ?2) AND {}
              ORDER BY p.id",
             backend::batch_matches("b", 3)
         ))?;
@@ -683,6 +777,10 @@ impl Store {
         batch: Option<&str>,
         queued_limit: usize,
     ) -> Result<Vec<i64>, StoreError> {
+        if let Some(lease) = self.lease() {
+            self.void_dead_leases(&lease)?;
+            return self.claim(&lease, now, batch, queued_limit);
+        }
         let (layers, loops) = self.backend_params();
         let conn = self.conn();
         let mut ids: Vec<i64> = {
@@ -690,7 +788,7 @@ impl Store {
                 "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
                  WHERE (p.state IN ('reserving','reserved','uploading','uploaded','finalizing')
                         OR (p.state = 'waiting' AND COALESCE(p.next_attempt_at, 0) <= ?1))
-                   AND (?2 IS NULL OR p.batch_id = ?2) AND {}",
+                   AND (CAST(?2 AS TEXT) IS NULL OR p.batch_id = ?2) AND {}",
                 backend::batch_matches("b", 3)
             ))?;
             let rows = stmt.query_map(params![now, batch, layers, loops], |r| r.get(0))?;
@@ -698,7 +796,7 @@ impl Store {
         };
         let mut stmt = conn.prepare(&format!(
             "SELECT p.id FROM posts p JOIN batches b ON b.id = p.batch_id
-             WHERE p.state = 'queued' AND (?1 IS NULL OR p.batch_id = ?1) AND {}
+             WHERE p.state = 'queued' AND (CAST(?1 AS TEXT) IS NULL OR p.batch_id = ?1) AND {}
              ORDER BY p.id LIMIT ?2",
             backend::batch_matches("b", 3)
         ))?;
@@ -720,17 +818,24 @@ impl Store {
         exhausted_at: Option<i64>,
     ) -> Result<Option<i64>, StoreError> {
         let (layers, loops) = self.backend_params();
-        Ok(self.conn().query_row(
+        let waiting = self.conn().query_row(
             &format!(
                 "SELECT MIN(COALESCE(p.next_attempt_at, 0)) FROM posts p
                    JOIN batches b ON b.id = p.batch_id
-                 WHERE p.state = 'waiting' AND (?1 IS NULL OR p.batch_id = ?1)
-                   AND (?2 IS NULL OR p.attempts < ?2) AND {}",
+                 WHERE p.state = 'waiting' AND (CAST(?1 AS TEXT) IS NULL OR p.batch_id = ?1)
+                   AND (CAST(?2 AS BIGINT) IS NULL OR p.attempts < ?2) AND {}",
                 backend::batch_matches("b", 3)
             ),
             params![batch, exhausted_at, layers, loops],
-            |r| r.get(0),
-        )?)
+            |r| r.get::<Option<i64>>(0),
+        )?;
+        // A post another runner holds may need this one (its holder may die): look again
+        // when that claim runs out.
+        let leased = self.next_lease_expiry(batch)?;
+        Ok(match (waiting, leased) {
+            (Some(a), Some(b)) => Some(a.min(b + 1)),
+            (a, b) => a.or(b.map(|b| b + 1)),
+        })
     }
 
     /// The posts of a batch, or of every batch, in order, as `queue list` shows them.
@@ -740,12 +845,12 @@ impl Store {
         {
             let mut stmt = conn.prepare(
                 "SELECT f.post_id, f.path FROM post_files f JOIN posts p ON p.id = f.post_id
-                 WHERE (?1 IS NULL OR p.batch_id = ?1) ORDER BY f.post_id, f.position",
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR p.batch_id = ?1) ORDER BY f.post_id, f.position",
             )?;
             // Listed for people: a name that is not UTF-8 shows with U+FFFD in its place.
             let rows = stmt.query_map(params![batch], |r| {
-                let path = rows::path_from(r.get_ref(1)?)?;
-                Ok((r.get::<_, i64>(0)?, path.to_string_lossy().into_owned()))
+                let path = rows::path_from(r.get::<db::Value>(1)?)?;
+                Ok((r.get::<i64>(0)?, path.to_string_lossy().into_owned()))
             })?;
             for row in rows {
                 let (id, path) = row?;
@@ -755,28 +860,46 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT p.id, p.batch_id, p.state, b.destination, p.container_id, p.error_code,
                     p.error_message, p.error_details, p.next_attempt_at, p.updated_at,
-                    p.source_urls, b.backend
+                    p.source_urls, b.backend, p.machine, p.origin,
+                    CASE WHEN p.lease_owner IS NOT NULL AND p.lease_until >= ?2 THEN 1 ELSE 0 END
              FROM posts p JOIN batches b ON b.id = p.batch_id
-             WHERE (?1 IS NULL OR p.batch_id = ?1) ORDER BY p.id",
+             WHERE (CAST(?1 AS TEXT) IS NULL OR p.batch_id = ?1) ORDER BY p.id",
         )?;
-        let rows = stmt.query_map(params![batch], |r| {
+        let now = now_ms();
+        let rows = stmt.query_map(params![batch, now], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<Option<String>>(4)?,
                 error_from(r.get(5)?, r.get(6)?, r.get(7)?),
-                r.get::<_, Option<i64>>(8)?,
-                r.get::<_, i64>(9)?,
-                r.get::<_, Option<String>>(10)?,
-                r.get::<_, String>(11)?,
+                r.get::<Option<i64>>(8)?,
+                r.get::<i64>(9)?,
+                r.get::<Option<String>>(10)?,
+                r.get::<String>(11)?,
+                (
+                    r.get::<Option<String>>(12)?,
+                    r.get::<String>(13)?,
+                    r.get::<bool>(14)?,
+                ),
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, batch_id, state, destination, container_id, error, next_at, updated, urls, be) =
-                row?;
+            let (
+                id,
+                batch_id,
+                state,
+                destination,
+                container_id,
+                error,
+                next_at,
+                updated,
+                urls,
+                be,
+                (machine, origin, held),
+            ) = row?;
             // A URL-fetch post has no local files: it lists its URLs instead.
             let urls: Vec<String> = urls
                 .and_then(|u| serde_json::from_str(&u).ok())
@@ -792,6 +915,9 @@ impl Store {
                 next_attempt_at: next_at,
                 updated_at: updated,
                 backend: be,
+                machine,
+                held,
+                origin,
             });
         }
         Ok(out)
@@ -801,7 +927,7 @@ impl Store {
     pub fn batch_states(&self, batch_id: &str) -> Result<Vec<PostState>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT state FROM posts WHERE batch_id = ?1")?;
-        let rows = stmt.query_map(params![batch_id], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![batch_id], |r| r.get::<String>(0))?;
         let mut states = Vec::new();
         for row in rows {
             states.push(row?.parse()?);
@@ -850,17 +976,37 @@ impl Store {
     }
 }
 
-/// A write transaction that holds the write lock from its start (`BEGIN IMMEDIATE`). A
-/// deferred one that reads first and writes later can fail at once with BUSY when another
-/// process (the app, a `queue list`) wrote in between, without waiting.
-pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+/// Applies the SQLite migrations: `PRAGMA user_version` records how many ran. The write lock
+/// comes first (`BEGIN IMMEDIATE`), so two processes cannot run one step twice.
+fn migrate_lite(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    loop {
+        let seen: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if seen == known {
+            return Ok(());
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > known {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                known,
+            });
+        }
+        let Some(sql) = MIGRATIONS.get(version as usize) else {
+            tx.commit()?;
+            return Ok(());
+        };
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
 }
 
 /// Puts the database in WAL mode. Switching a new file needs an exclusive lock and SQLite
 /// answers BUSY at once (without its busy handler) while another process opens it too, so
 /// this retries for a while; a file already in WAL mode needs nothing.
-fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+fn use_wal(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let started = std::time::Instant::now();
     loop {
         let mode: rusqlite::Result<String> =
@@ -885,9 +1031,10 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Writes a batch and its posts inside a caller's transaction.
 fn enqueue_in(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     batch: &NewBatch,
     backend: &str,
+    origin: &str,
 ) -> Result<(String, Vec<i64>), StoreError> {
     let batch_id = uuid::Uuid::new_v4().to_string();
     tx.execute(
@@ -903,7 +1050,7 @@ fn enqueue_in(
             backend
         ],
     )?;
-    let ids = insert_posts(tx, &batch_id, &batch.destination, 0, &batch.posts)?;
+    let ids = insert_posts(tx, &batch_id, &batch.destination, 0, &batch.posts, origin)?;
     Ok((batch_id, ids))
 }
 
@@ -922,7 +1069,7 @@ pub fn dedupe_key_for<'a>(
     hashes: impl Iterator<Item = &'a str>,
 ) -> Option<String> {
     let plain = dedupe_key(hashes)?;
-    if destination == crate::queue::dest::LAYERS_CONTENT {
+    if destination == crate::queue::names::LAYERS_CONTENT {
         Some(plain)
     } else {
         Some(format!("{destination}|{plain}"))
@@ -931,19 +1078,20 @@ pub fn dedupe_key_for<'a>(
 
 /// Inserts posts (and their files) at positions from `first_position`; returns their ids.
 fn insert_posts(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     batch_id: &str,
     destination: &str,
     first_position: i64,
     posts: &[NewPost],
+    origin: &str,
 ) -> Result<Vec<i64>, StoreError> {
     let now = now_ms();
     let mut ids = Vec::with_capacity(posts.len());
     {
         let mut post_stmt = tx.prepare(
             "INSERT INTO posts (batch_id, position, state, caption, dedupe_key, error_code,
-                                error_message, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                                error_message, created_at, updated_at, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
         )?;
         let mut file_stmt = tx.prepare(
             "INSERT INTO post_files (post_id, position, path, filename, content_type,
@@ -970,9 +1118,10 @@ fn insert_posts(
                 dedupe,
                 code,
                 message,
-                now
+                now,
+                origin
             ])?;
-            let post_id = tx.last_insert_rowid();
+            let post_id = tx.last_insert_rowid()?;
             for (fpos, f) in post.files.iter().enumerate() {
                 file_stmt.execute(params![
                     post_id,

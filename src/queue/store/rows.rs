@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use super::db::{params, Db, DbError, OptionalExtension, Tx, Value};
 
 use super::super::state::{next, PostEvent, PostState};
 use super::types::{Change, PostError, StoredFile, StoredPost, StoredSession};
@@ -21,7 +21,7 @@ pub(super) fn error_from(
     })
 }
 
-pub(super) fn post_state(conn: &Connection, id: i64) -> Result<PostState, StoreError> {
+pub(super) fn post_state(conn: &Db, id: i64) -> Result<PostState, StoreError> {
     let state: String = conn
         .query_row("SELECT state FROM posts WHERE id = ?1", params![id], |r| {
             r.get(0)
@@ -31,10 +31,31 @@ pub(super) fn post_state(conn: &Connection, id: i64) -> Result<PostState, StoreE
     Ok(state.parse()?)
 }
 
+/// Refuses a runner's write to a post another runner holds. On PostgreSQL the row is locked
+/// until the transaction ends, so no claim can slip in between this check and the write.
+fn check_lease(tx: &Tx<'_>, owner: &str, id: i64) -> Result<(), StoreError> {
+    let sql = if tx.is_shared() {
+        "SELECT lease_owner FROM posts WHERE id = ?1 FOR UPDATE"
+    } else {
+        "SELECT lease_owner FROM posts WHERE id = ?1"
+    };
+    let holder: Option<String> = tx
+        .query_row(sql, params![id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NoSuchPost(id))?;
+    match holder {
+        Some(h) if h != owner => Err(StoreError::LeaseLost {
+            post: id,
+            holder: h.split('#').next().unwrap_or_default().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A retry of a post that holds a finalize key is a [`PostEvent::Refinalize`]: that finalize
 /// (or URL fetch) may have run on the server, so it is sent again with the same key before
 /// anything else. Only a post without one starts over from `queued`.
-fn retry_event(tx: &Transaction<'_>, id: i64, event: PostEvent) -> Result<PostEvent, StoreError> {
+fn retry_event(tx: &Tx<'_>, id: i64, event: PostEvent) -> Result<PostEvent, StoreError> {
     if event != PostEvent::Retry {
         return Ok(event);
     }
@@ -54,11 +75,15 @@ fn retry_event(tx: &Transaction<'_>, id: i64, event: PostEvent) -> Result<PostEv
 }
 
 pub(super) fn transition_in(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
+    owner: Option<&str>,
     id: i64,
     event: PostEvent,
     change: &Change,
 ) -> Result<PostState, StoreError> {
+    if let Some(owner) = owner {
+        check_lease(tx, owner, id)?;
+    }
     let from = post_state(tx, id)?;
     let event = retry_event(tx, id, event)?;
     let to = next(from, event)?;
@@ -124,7 +149,7 @@ pub(super) fn transition_in(
     Ok(to)
 }
 
-pub(super) fn read_session(conn: &Connection, id: i64) -> Result<StoredSession, StoreError> {
+pub(super) fn read_session(conn: &Db, id: i64) -> Result<StoredSession, StoreError> {
     conn.query_row(
         "SELECT id, batch_id, idempotency_key, request_json, response_json, expires_at, abandoned,
                 sends
@@ -147,15 +172,16 @@ pub(super) fn read_session(conn: &Connection, id: i64) -> Result<StoredSession, 
     .ok_or(StoreError::NoSuchSession(id))
 }
 
-pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreError> {
+pub(super) fn read_post(conn: &Db, id: i64) -> Result<StoredPost, StoreError> {
     let mut post = conn
         .query_row(
             "SELECT p.id, p.batch_id, p.position, p.state, p.resume_state, p.caption, p.session_id,
                     p.session_index, p.container_id, p.finalize_key, p.content_json, p.dedupe_key,
                     p.error_code, p.error_message, p.error_details, p.attempts, p.next_attempt_at,
-                    p.updated_at, b.project_id, b.destination, b.grouping, b.force, p.source_urls
+                    p.updated_at, b.project_id, b.destination, b.grouping, b.force, p.source_urls,
+                    CASE WHEN ?2 = 1 THEN p.machine END
              FROM posts p JOIN batches b ON b.id = p.batch_id WHERE p.id = ?1",
-            params![id],
+            params![id, i64::from(conn.is_shared())],
             post_from_row,
         )
         .optional()?
@@ -169,10 +195,10 @@ pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreE
         .query_map(params![id], |r| {
             Ok(StoredFile {
                 position: r.get(0)?,
-                path: path_from(r.get_ref(1)?)?,
+                path: path_from(r.get::<super::db::Value>(1)?)?,
                 filename: r.get(2)?,
                 content_type: r.get(3)?,
-                size_bytes: r.get::<_, i64>(4)? as u64,
+                size_bytes: r.get::<i64>(4)? as u64,
                 mtime_ns: r.get(5)?,
                 sha256: r.get(6)?,
                 upload_url: r.get(7)?,
@@ -180,7 +206,7 @@ pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreE
                 expires_at: r.get(9)?,
                 put_confirmed: r.get(10)?,
                 put_headers: r
-                    .get::<_, Option<String>>(11)?
+                    .get::<Option<String>>(11)?
                     .and_then(|h| serde_json::from_str(&h).ok()),
             })
         })?
@@ -189,7 +215,7 @@ pub(super) fn read_post(conn: &Connection, id: i64) -> Result<StoredPost, StoreE
 }
 
 /// Maps the `read_post` row; the inner `Result` carries values SQLite stored but we reject.
-fn post_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredPost, StoreError>> {
+fn post_from_row(r: &super::db::Row<'_>) -> Result<Result<StoredPost, StoreError>, DbError> {
     let state: String = r.get(3)?;
     let resume: Option<String> = r.get(4)?;
     let grouping: String = r.get(20)?;
@@ -232,32 +258,36 @@ fn post_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredPost, S
         force: r.get(21)?,
         files: Vec::new(),
         source_urls: r
-            .get::<_, Option<String>>(22)?
+            .get::<Option<String>>(22)?
             .and_then(|u| serde_json::from_str(&u).ok())
             .unwrap_or_default(),
+        machine: r.get(23)?,
     }))
 }
 
 /// A path as the store keeps it: text when it is UTF-8, else its raw bytes (a BLOB), so a file
 /// whose name is not valid UTF-8 (Linux allows any bytes) is found again on disk.
-pub(crate) fn path_value(path: &std::path::Path) -> rusqlite::types::Value {
+pub(crate) fn path_value(path: &std::path::Path) -> Value {
     match path.to_str() {
-        Some(s) => rusqlite::types::Value::Text(s.to_owned()),
-        None => rusqlite::types::Value::Blob(path_bytes(path)),
+        Some(s) => Value::Text(s.to_owned()),
+        None => Value::Blob(path_bytes(path)),
     }
 }
 
 /// Reads a path stored by [`path_value`] (text or raw bytes).
-pub(crate) fn path_from(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<PathBuf> {
-    use rusqlite::types::{FromSqlError, ValueRef};
+pub(crate) fn path_from(value: Value) -> Result<PathBuf, DbError> {
     match value {
-        ValueRef::Text(t) => Ok(PathBuf::from(String::from_utf8_lossy(t).into_owned())),
-        ValueRef::Blob(b) => Ok(path_from_bytes(b)),
-        _ => Err(rusqlite::Error::FromSqlConversionFailure(
-            0,
-            value.data_type(),
-            Box::new(FromSqlError::InvalidType),
-        )),
+        Value::Text(t) => Ok(PathBuf::from(t)),
+        Value::Blob(b) => Ok(path_from_bytes(&b)),
+        other => Err(DbError::Type {
+            index: 0,
+            want: "path",
+            found: if other == Value::Null {
+                "NULL"
+            } else {
+                "number"
+            },
+        }),
     }
 }
 

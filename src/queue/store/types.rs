@@ -91,6 +91,9 @@ pub struct StoredPost {
     pub files: Vec<StoredFile>,
     /// The media URLs of a URL-fetch post (it has no local files); empty otherwise.
     pub source_urls: Vec<String>,
+    /// On a shared queue, the machine that holds (or last worked) the post; `None` on the
+    /// local one, where it is always this machine.
+    pub machine: Option<String>,
 }
 
 /// One content item a create-session answer reserved, as the store keeps it.
@@ -141,6 +144,13 @@ pub struct PostSummary {
     pub updated_at: i64,
     /// The service the post was enqueued for (`''` for posts from before that was recorded).
     pub backend: String,
+    /// The machine that holds the post now (a live claim) or worked it last; `None` before
+    /// any runner took it.
+    pub machine: Option<String>,
+    /// Whether `machine` holds a live claim on it right now.
+    pub held: bool,
+    /// The machine the post was queued on (`''` before machines were recorded).
+    pub origin: String,
 }
 
 /// Extra columns a transition sets along with the state.

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
 
-use rusqlite::{params, OptionalExtension};
+use super::db::{params, OptionalExtension, Tx};
 
 use super::types::NewBatch;
-use super::{enqueue_in, now_ms, write_tx, Store, StoreError};
+use super::{enqueue_in, now_ms, Store, StoreError};
 use crate::api::types::Grouping;
 
 /// Migration 2: the watch tables.
@@ -135,9 +135,9 @@ impl Store {
         let now = now_ms();
         let id: i64 = self.conn().query_row(
             "INSERT INTO watches (folder, project_id, recursive, grouping, caption, settle_ms,
-                                  move_uploaded, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-             ON CONFLICT(folder, project_id) DO UPDATE SET recursive = excluded.recursive,
+                                  move_uploaded, created_at, updated_at, machine)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+             ON CONFLICT(machine, folder, project_id) DO UPDATE SET recursive = excluded.recursive,
                  grouping = excluded.grouping, caption = excluded.caption,
                  settle_ms = excluded.settle_ms, move_uploaded = excluded.move_uploaded,
                  updated_at = excluded.updated_at
@@ -150,7 +150,8 @@ impl Store {
                 watch.caption,
                 watch.settle_ms as i64,
                 watch.move_uploaded,
-                now
+                now,
+                self.watch_machine()
             ],
             |r| r.get(0),
         )?;
@@ -165,18 +166,18 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, folder, project_id, recursive, grouping, caption, settle_ms, move_uploaded
-             FROM watches ORDER BY id",
+             FROM watches WHERE machine = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![self.watch_machine()], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, bool>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, bool>(7)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<bool>(3)?,
+                r.get::<String>(4)?,
+                r.get::<String>(5)?,
+                r.get::<i64>(6)?,
+                r.get::<bool>(7)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -214,9 +215,9 @@ impl Store {
             conn.prepare("SELECT path, stamp, outcome FROM watch_files WHERE watch_id = ?1")?;
         let rows = stmt.query_map(params![watch_id], |r| {
             Ok((
-                super::rows::path_from(r.get_ref(0)?)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
+                super::rows::path_from(r.get::<super::db::Value>(0)?)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
             ))
         })?;
         let mut out = HashMap::new();
@@ -231,8 +232,8 @@ impl Store {
 
     /// Remembers decisions that did not enqueue anything (duplicates, refusals).
     pub fn remember_seen(&self, watch_id: i64, seen: &[SeenFile]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
         for s in seen {
             upsert_seen(&tx, watch_id, s, None)?;
         }
@@ -248,9 +249,14 @@ impl Store {
         batch: &NewBatch,
         watched: &[WatchedPost],
     ) -> Result<Vec<i64>, StoreError> {
-        let mut conn = self.conn();
-        let tx = write_tx(&mut conn)?;
-        let (_, ids) = enqueue_in(&tx, batch, &self.backend_for(&batch.destination))?;
+        let conn = self.conn();
+        let tx = conn.write_tx()?;
+        let (_, ids) = enqueue_in(
+            &tx,
+            batch,
+            &self.backend_for(&batch.destination),
+            &self.machine,
+        )?;
         for (post_id, w) in ids.iter().zip(watched) {
             tx.execute(
                 "INSERT INTO watch_posts (post_id, watch_id, sidecar) VALUES (?1, ?2, ?3)",
@@ -301,7 +307,7 @@ impl Store {
              ORDER BY w.post_id",
         )?;
         let rows = stmt.query_map(params![watch_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+            Ok((r.get::<i64>(0)?, r.get::<Option<String>>(1)?))
         })?;
         let due: Vec<(i64, Option<String>)> = rows.collect::<Result<_, _>>()?;
         let mut files_stmt = conn.prepare(
@@ -313,9 +319,9 @@ impl Store {
             let rows: Vec<(String, UploadedFile)> = files_stmt
                 .query_map(params![post_id], |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
+                        r.get::<String>(0)?,
                         UploadedFile {
-                            size_bytes: r.get::<_, i64>(1)?.max(0) as u64,
+                            size_bytes: r.get::<i64>(1)?.max(0) as u64,
                             mtime_ns: r.get(2)?,
                             sha256: r.get(3)?,
                         },
@@ -344,7 +350,7 @@ impl Store {
 }
 
 fn upsert_seen(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     watch_id: i64,
     s: &SeenFile,
     post_id: Option<i64>,
@@ -469,7 +475,10 @@ mod tests {
         );
         store
             .conn()
-            .execute("UPDATE posts SET state = 'completed'", [])
+            .execute(
+                "UPDATE posts SET state = 'completed'",
+                super::super::db::params![],
+            )
             .unwrap();
         let due = store.moves_due(w.id).unwrap();
         assert_eq!(due.len(), 1);
