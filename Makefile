@@ -12,7 +12,10 @@ SAMPLE_DIR ?= $(or $(CARGO_TARGET_DIR),target)/sample-media
 # gnome-keyring (the real OS keyring in tests), TLS/pkg-config for -sys crates; WebKitGTK, the
 # tray (appindicator), SVG icons (rsvg) and xdo for the Tauri app; node runs the UI unit tests.
 APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev pkg-config libssl-dev \
-	build-essential curl libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
+	build-essential curl libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file \
+	postgresql
+# postgresql: the shared-queue tests start their own throwaway clusters (no system service:
+# `deps` tells Debian not to create its default cluster when it installs the server).
 # The GUI end-to-end tests: a virtual display, WebKit's WebDriver, real pointer/keyboard input
 # and a GTK drag source (xdotool, PyGObject), display screenshots (ImageMagick's import).
 APT_PACKAGES += xvfb webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 imagemagick
@@ -30,6 +33,10 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  case "$$missing" in *postgresql*) \
+	    $$SUDO mkdir -p /etc/postgresql-common/createcluster.d && \
+	    echo 'create_main_cluster = false' | $$SUDO tee /etc/postgresql-common/createcluster.d/layers-uploader-tests.conf >/dev/null;; \
+	  esac; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi

@@ -1,0 +1,523 @@
+//! Several uploaders, one queue: real `layers-upload` processes, each with its own data dir
+//! and machine name, sharing one real PostgreSQL (a throwaway cluster, `pg_support`) and one
+//! sandbox. The sandbox's state is the judge of "exactly once"; the shared database is read
+//! directly to see who held what.
+
+mod pg_support;
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use layers_sandbox::{Sandbox, SandboxConfig, DEFAULT_PROJECT_ID};
+use pg_support::Pg;
+use serde_json::Value;
+
+const KEY: &str = "lp_live_shared1_SharedQueueSecretValue";
+const SECRET: &str = "SharedQueueSecretValue";
+/// The lease time the runners use here: short, so a takeover is quick to test.
+const LEASE_S: &str = "3";
+
+struct Rig {
+    /// Each test has its own throwaway cluster (one restarts it), stopped when the rig drops.
+    pg: Pg,
+    base: String,
+    _sandbox: Box<dyn std::any::Any>,
+    url: String,
+    media: tempfile::TempDir,
+    homes: tempfile::TempDir,
+    db: String,
+}
+
+fn rig(slow_put_bps: Option<u64>) -> Rig {
+    let pg = Pg::start();
+    let sandbox_dir = tempfile::tempdir().unwrap();
+    let mut config = SandboxConfig::default().data_dir(sandbox_dir.path());
+    if let Some(bps) = slow_put_bps {
+        config = config.slow_put_bps(bps);
+    }
+    let (base, handle) = Sandbox::start(config).expect("sandbox starts");
+    let url = pg.new_database();
+    let db = url.rsplit('/').next().unwrap().to_string();
+    Rig {
+        pg,
+        base,
+        _sandbox: Box::new((handle, sandbox_dir)),
+        url,
+        media: tempfile::tempdir().unwrap(),
+        homes: tempfile::tempdir().unwrap(),
+        db,
+    }
+}
+
+/// One small, valid JPEG made by ffmpeg once per test binary.
+fn base_jpeg() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-queue");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(format!("base-{}.jpg", std::process::id()));
+        support::corpus::ffmpeg(
+            &["-f", "lavfi", "-i", "testsrc=s=1080x1350", "-frames:v", "1"],
+            &out,
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        bytes
+    })
+}
+
+impl Rig {
+    /// A `layers-upload` of machine `machine` (its own data dir) on the shared queue.
+    fn cli(&self, machine: &str, args: &[&str]) -> Command {
+        let data = self.homes.path().join(machine);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_layers-upload"));
+        cmd.args(args)
+            .env("LAYERS_API_KEY", KEY)
+            .env("LAYERS_API_BASE", &self.base)
+            .env("LAYERS_PROJECT_ID", DEFAULT_PROJECT_ID)
+            .env("LAYERS_UPLOADER_DATA_DIR", &data)
+            .env("LAYERS_UPLOADER_STORE", &self.url)
+            .env("LAYERS_UPLOADER_MACHINE", machine)
+            .env("LAYERS_UPLOADER_LEASE_S", LEASE_S)
+            .env("LAYERS_LOG", "info")
+            .env_remove("LAYERS_FAILPOINT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Distinct valid JPEGs in a shared folder: the base image plus a unique trailer.
+    fn images(&self, n: usize, pad: usize) -> Vec<PathBuf> {
+        (0..n)
+            .map(|i| {
+                let path = self.media.path().join(format!("img-{i:03}.jpg"));
+                let mut bytes = base_jpeg().to_vec();
+                bytes.extend_from_slice(format!("unique trailer {i}").as_bytes());
+                bytes.resize(bytes.len() + pad, (i % 251) as u8);
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    fn sandbox_state(&self) -> Value {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("{}/_sandbox/state", self.base)])
+            .output()
+            .expect("curl");
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    fn sql_rows(&self, sql: &str) -> Vec<postgres::Row> {
+        self.pg.client(&self.db).query(sql, &[]).unwrap()
+    }
+
+    /// A count from the shared database; -1 before a runner created the schema.
+    fn count(&self, sql: &str) -> i64 {
+        match self.pg.client(&self.db).query(sql, &[]) {
+            Ok(rows) => rows[0].get(0),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => -1,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    fn wait_for(&self, what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(start.elapsed() < within, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Waits for a child; returns its status, stdout and stderr (checked for the key).
+fn finish(mut child: Child, within: Duration) -> (ExitStatus, String, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            use std::io::Read;
+            let (mut out, mut err) = (String::new(), String::new());
+            if let Some(mut o) = child.stdout.take() {
+                let _ = o.read_to_string(&mut out);
+            }
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            assert!(
+                !err.contains(SECRET) && !out.contains(SECRET),
+                "the API key leaked"
+            );
+            return (status, out, err);
+        }
+        if start.elapsed() > within {
+            let _ = child.kill();
+            panic!("a runner did not finish within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every file is the object of exactly one completed container, and nothing else is.
+fn assert_each_uploaded_once(r: &Rig, files: &[PathBuf]) {
+    let state = r.sandbox_state();
+    let mut by_sha: HashMap<String, usize> = HashMap::new();
+    for c in state["containers"].as_array().unwrap() {
+        if c["state"] != "completed" {
+            continue;
+        }
+        for f in c["files"].as_array().unwrap() {
+            let key = f["r2Key"].as_str().unwrap();
+            let sha = state["objects"][key]["sha256"]
+                .as_str()
+                .unwrap_or("missing");
+            *by_sha.entry(sha.to_string()).or_default() += 1;
+        }
+    }
+    for f in files {
+        let sha = layers_uploader::media::inspect::sha256_path(f).unwrap();
+        assert_eq!(
+            by_sha.get(&sha).copied(),
+            Some(1),
+            "{} must be uploaded exactly once: {by_sha:?}",
+            f.display()
+        );
+    }
+    assert_eq!(by_sha.values().sum::<usize>(), files.len(), "{by_sha:?}");
+}
+
+fn strs(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn three_runners_on_one_shared_queue_upload_60_files_exactly_once() {
+    let r = rig(Some(4_000_000));
+    let files = r.images(60, 200_000);
+    let names = strs(&files);
+    let mut args = vec!["upload", "--concurrency", "2"];
+    args.extend(names.iter().map(String::as_str));
+    let a = r.cli("render-a", &args).spawn().unwrap();
+    r.wait_for("the 60 posts queued", Duration::from_secs(120), || {
+        r.count("SELECT COUNT(*) FROM posts") == 60
+    });
+    let b = r
+        .cli("render-b", &["resume", "--concurrency", "2"])
+        .spawn()
+        .unwrap();
+    let c = r
+        .cli("render-c", &["resume", "--concurrency", "2"])
+        .spawn()
+        .unwrap();
+    for (name, child) in [("a", a), ("b", b), ("c", c)] {
+        let (status, _, err) = finish(child, Duration::from_secs(300));
+        assert!(status.success(), "runner {name} failed: {err}");
+    }
+    assert_each_uploaded_once(&r, &files);
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed'"),
+        60
+    );
+    assert_eq!(r.count("SELECT COUNT(*) FROM ledger"), 60);
+    let machines: HashSet<String> = r
+        .sql_rows("SELECT DISTINCT machine FROM posts")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        machines,
+        ["render-a", "render-b", "render-c"]
+            .map(String::from)
+            .into_iter()
+            .collect(),
+        "every runner worked some of the queue"
+    );
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE lease_owner IS NOT NULL"),
+        0,
+        "runners that finished give their claims back"
+    );
+    // `queue list` on any machine shows the whole queue and who worked each post.
+    let out = r.cli("render-b", &["queue", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(list.lines().count(), 60, "{list}");
+    assert!(
+        list.contains("(by render-a)") && list.contains("(by render-c)"),
+        "{list}"
+    );
+}
+
+#[test]
+fn two_runners_killed_with_kill_9_mid_put_and_the_third_finishes_their_posts() {
+    let r = rig(Some(400_000));
+    let files = r.images(12, 300_000);
+    let names = strs(&files);
+    let mut args = vec!["upload", "--concurrency", "2"];
+    args.extend(names.iter().map(String::as_str));
+    let mut a = r.cli("render-a", &args).spawn().unwrap();
+    r.wait_for("the 12 posts queued", Duration::from_secs(120), || {
+        r.count("SELECT COUNT(*) FROM posts") == 12
+    });
+    let mut b = r
+        .cli("render-b", &["resume", "--concurrency", "2"])
+        .spawn()
+        .unwrap();
+    // Both hold posts whose PUTs are streaming.
+    r.wait_for("both runners mid-PUT", Duration::from_secs(60), || {
+        r.count(
+            "SELECT COUNT(DISTINCT machine) FROM posts
+             WHERE state = 'uploading' AND lease_owner IS NOT NULL",
+        ) == 2
+    });
+    a.kill().unwrap();
+    b.kill().unwrap();
+    let _ = a.wait();
+    let _ = b.wait();
+    let orphaned: Vec<i64> = r
+        .sql_rows("SELECT id FROM posts WHERE state NOT IN ('completed') ORDER BY id")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(!orphaned.is_empty());
+    let started = Instant::now();
+    let c = r
+        .cli("render-c", &["resume", "--concurrency", "4"])
+        .spawn()
+        .unwrap();
+    let (status, _, err) = finish(c, Duration::from_secs(300));
+    assert!(status.success(), "the third runner failed: {err}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the dead runners' claims were honoured until they ran out"
+    );
+    assert_each_uploaded_once(&r, &files);
+    let finished_by_c = r.count(&format!(
+        "SELECT COUNT(*) FROM posts WHERE state = 'completed' AND machine = 'render-c'
+           AND id IN ({})",
+        orphaned
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
+    assert_eq!(
+        finished_by_c as usize,
+        orphaned.len(),
+        "render-c finished them all"
+    );
+}
+
+#[test]
+fn the_same_file_dropped_on_two_machines_watch_folders_is_uploaded_once() {
+    let r = rig(None);
+    let image = r.images(1, 50_000).remove(0);
+    let folder_a = r.homes.path().join("drop-a");
+    let folder_b = r.homes.path().join("drop-b");
+    std::fs::create_dir_all(&folder_a).unwrap();
+    std::fs::create_dir_all(&folder_b).unwrap();
+    let watch = |machine: &str, folder: &PathBuf| {
+        r.cli(
+            machine,
+            &["watch", &folder.to_string_lossy(), "--settle", "0.3"],
+        )
+        .spawn()
+        .unwrap()
+    };
+    let wa = watch("editor-a", &folder_a);
+    let wb = watch("editor-b", &folder_b);
+    r.wait_for("both watches stored", Duration::from_secs(60), || {
+        r.count("SELECT COUNT(*) FROM watches") == 2
+    });
+    std::fs::copy(&image, folder_a.join("launch.jpg")).unwrap();
+    std::fs::copy(&image, folder_b.join("launch.jpg")).unwrap();
+    r.wait_for(
+        "one upload and one duplicate",
+        Duration::from_secs(90),
+        || {
+            r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed'") == 1
+                && r.count("SELECT COUNT(*) FROM posts WHERE state = 'skipped'") == 1
+        },
+    );
+    for child in [wa, wb] {
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let (status, _, err) = finish(child, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(143), "{err}");
+    }
+    let state = r.sandbox_state();
+    let completed = state["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "completed")
+        .count();
+    assert_eq!(completed, 1, "one item for the one file");
+    // Each machine watches its own folder: the other's is not started elsewhere.
+    let owners: HashSet<String> = r
+        .sql_rows("SELECT machine FROM watches")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(owners.len(), 2);
+}
+
+#[test]
+fn the_database_restarted_mid_batch_and_the_runners_wait_and_continue() {
+    let r = rig(Some(1_500_000));
+    let pg = &r.pg;
+    let files = r.images(24, 300_000);
+    let names = strs(&files);
+    let mut args = vec!["upload", "--concurrency", "2"];
+    args.extend(names.iter().map(String::as_str));
+    let a = r.cli("render-a", &args).spawn().unwrap();
+    r.wait_for("the 24 posts queued", Duration::from_secs(120), || {
+        r.count("SELECT COUNT(*) FROM posts") == 24
+    });
+    let b = r
+        .cli("render-b", &["resume", "--concurrency", "2"])
+        .spawn()
+        .unwrap();
+    // Three restarts (`pg_ctl stop -m fast`: every session is cut), each mid-batch.
+    for done in [2, 8, 14] {
+        r.wait_for("more completed", Duration::from_secs(120), || {
+            r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed'") >= done
+        });
+        assert!(
+            r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed'") < 24,
+            "the restart must come mid-batch"
+        );
+        pg.down();
+        std::thread::sleep(Duration::from_millis(1500));
+        pg.up();
+    }
+    for (name, child) in [("a", a), ("b", b)] {
+        let (status, _, err) = finish(child, Duration::from_secs(300));
+        assert!(
+            status.success(),
+            "runner {name} did not ride out the restarts: {err}\n{}",
+            pg.log()
+        );
+    }
+    assert_each_uploaded_once(&r, &files);
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed'"),
+        24
+    );
+}
+
+#[test]
+fn a_post_whose_files_only_another_machine_has_waits_for_that_machine() {
+    let r = rig(Some(20_000));
+    let files = r.images(1, 10_000);
+    // Queued on render-a, which dies before it starts; render-b cannot read the file there.
+    let names = strs(&files);
+    let hidden = r.homes.path().join("only-on-a.jpg");
+    std::fs::copy(&files[0], &hidden).unwrap();
+    let mut a = r
+        .cli("render-a", &["upload", &hidden.to_string_lossy()])
+        .spawn()
+        .unwrap();
+    r.wait_for("its PUT streaming", Duration::from_secs(60), || {
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
+    });
+    a.kill().unwrap();
+    let _ = a.wait();
+    std::fs::rename(&hidden, r.homes.path().join("moved-away.jpg")).unwrap();
+    let (status, _, err) = finish(
+        r.cli("render-b", &["resume"]).spawn().unwrap(),
+        Duration::from_secs(60),
+    );
+    // Not done, so not 0; resumable on a machine that has the file.
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("waits for a machine that can read") && err.contains("only-on-a.jpg"),
+        "{err}"
+    );
+    let row = &r.sql_rows("SELECT state, error_code, error_message FROM posts")[0];
+    let (state, code, message): (String, Option<String>, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    assert_ne!(
+        state, "failed",
+        "another machine's post is never failed here"
+    );
+    assert_eq!(code.as_deref(), Some("needs_other_machine"));
+    assert!(
+        message
+            .unwrap_or_default()
+            .contains("waits for a machine that can read"),
+        "the post says why it waits"
+    );
+    let _ = names;
+    // Back on a machine that can read it (the file is there again), the post completes.
+    std::fs::rename(r.homes.path().join("moved-away.jpg"), &hidden).unwrap();
+    let (status, _, err) = finish(
+        r.cli("render-c", &["resume"]).spawn().unwrap(),
+        Duration::from_secs(120),
+    );
+    assert!(status.success(), "{err}");
+    assert_each_uploaded_once(&r, std::slice::from_ref(&hidden));
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed' AND error_code IS NULL"),
+        1
+    );
+}
+
+#[test]
+fn the_store_password_stays_out_of_output_logs_and_help() {
+    let r = rig(None);
+    r.pg
+        .client(&r.db)
+        .batch_execute("CREATE ROLE uploader LOGIN PASSWORD 'Sup3rSecretDbPass'; GRANT ALL ON SCHEMA public TO uploader")
+        .unwrap();
+    let url = format!(
+        "postgres://uploader:Sup3rSecretDbPass@127.0.0.1:{}/{}",
+        r.pg.port, r.db
+    );
+    for args in [
+        vec!["queue", "list", "-vv"],
+        vec!["--help"],
+        vec!["diagnostics"],
+    ] {
+        let out = r
+            .cli("render-a", &args)
+            .env("LAYERS_UPLOADER_STORE", &url)
+            .current_dir(r.homes.path())
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains("Sup3rSecretDbPass"),
+            "{args:?} showed the password:\n{all}"
+        );
+    }
+    // A wrong password is told plainly, at once, without the password.
+    let wrong = url.replace("Sup3rSecretDbPass", "WrongPassw0rd");
+    let out = r
+        .cli("render-a", &["queue", "list"])
+        .env("LAYERS_UPLOADER_STORE", &wrong)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("WrongPassw0rd"), "{err}");
+    let logs = r.homes.path().join("render-a").join("logs");
+    for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(
+            !text.contains("Sup3rSecretDbPass"),
+            "a log holds the password"
+        );
+    }
+}
