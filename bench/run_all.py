@@ -21,7 +21,8 @@ import traceback
 
 import common
 
-BENCHES = ["put_throughput", "memory", "inspection", "probe_cache", "watch", "queue_scale", "fit"]
+BENCHES = ["put_throughput", "memory", "inspection", "probe_cache", "watch", "queue_scale", "fit",
+           "shared_queue"]
 OVERRIDES = ["BENCH_ROUNDS", "BENCH_IMAGES", "BENCH_VIDEOS", "BENCH_PUT_FILES", "BENCH_PUT_PIN",
              "BENCH_PUT_LINK", "BENCH_PUT_LINK_FILES", "BENCH_FIT_PRESET"]
 APP_SCRIPT = os.path.join(common.HERE, "app_figures.py")
