@@ -6,9 +6,9 @@
 //!
 //! The chaos test prints its seed; `LAYERS_CHAOS_SEED=<n>` replays a run.
 
+mod edge_support;
 mod support;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -241,46 +241,16 @@ fn finish(mut child: Child, within: Duration) -> (ExitStatus, String) {
     }
 }
 
-/// Every local file is the object of exactly one completed container, and nothing else is.
+/// Every file is the object of exactly one completed container, and nothing else is.
 fn assert_each_uploaded_once(r: &Rig, files: &[PathBuf]) {
-    let state = r.state();
-    let mut by_sha: HashMap<String, usize> = HashMap::new();
-    for c in state["containers"].as_array().unwrap() {
-        if c["state"] != "completed" {
-            continue;
-        }
-        for f in c["files"].as_array().unwrap() {
-            let key = f["r2Key"].as_str().unwrap();
-            let sha = state["objects"][key]["sha256"]
-                .as_str()
-                .unwrap_or("missing");
-            *by_sha.entry(sha.to_string()).or_default() += 1;
-        }
-    }
-    for f in files {
-        let sha = layers_uploader::media::inspect::sha256_path(f).unwrap();
-        assert_eq!(
-            by_sha.get(&sha).copied(),
-            Some(1),
-            "{} must be uploaded exactly once: {by_sha:?}",
-            f.display()
-        );
-    }
-    assert_eq!(by_sha.values().sum::<usize>(), files.len(), "{by_sha:?}");
-}
-
-fn paths(files: &[PathBuf]) -> Vec<String> {
-    files
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect()
+    edge_support::assert_each_once(&r.state(), files);
 }
 
 #[test]
 fn a_kill_9_of_the_sandbox_mid_batch_and_the_client_finishes_each_file_once() {
     let mut r = rig(Duration::from_secs(7200), Some(1_000_000));
     let files = r.images(4, 600_000);
-    let names = paths(&files);
+    let names = edge_support::path_args(&files);
     let mut args = vec!["upload"];
     args.extend(names.iter().map(String::as_str));
     let client = r.cli(&args).spawn().unwrap();
@@ -324,7 +294,7 @@ fn chaos_30_client_kills_and_2_sandbox_kills_end_with_each_of_50_files_once() {
     // Each PUT takes over a second, so most kills land mid-batch, many mid-PUT.
     let mut r = rig(reap, Some(300_000));
     let files = r.images(50, 300_000);
-    let names = paths(&files);
+    let names = edge_support::path_args(&files);
     let sandbox_kills = [
         rng.usize(3..12), // one early, one late
         rng.usize(12..24),

@@ -3,10 +3,11 @@
 //! sandbox. The sandbox's state is the judge of "exactly once"; the shared database is read
 //! directly to see who held what.
 
+mod edge_support;
 mod pg_support;
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -164,44 +165,14 @@ fn finish(mut child: Child, within: Duration) -> (ExitStatus, String, String) {
 
 /// Every file is the object of exactly one completed container, and nothing else is.
 fn assert_each_uploaded_once(r: &Rig, files: &[PathBuf]) {
-    let state = r.sandbox_state();
-    let mut by_sha: HashMap<String, usize> = HashMap::new();
-    for c in state["containers"].as_array().unwrap() {
-        if c["state"] != "completed" {
-            continue;
-        }
-        for f in c["files"].as_array().unwrap() {
-            let key = f["r2Key"].as_str().unwrap();
-            let sha = state["objects"][key]["sha256"]
-                .as_str()
-                .unwrap_or("missing");
-            *by_sha.entry(sha.to_string()).or_default() += 1;
-        }
-    }
-    for f in files {
-        let sha = layers_uploader::media::inspect::sha256_path(f).unwrap();
-        assert_eq!(
-            by_sha.get(&sha).copied(),
-            Some(1),
-            "{} must be uploaded exactly once: {by_sha:?}",
-            f.display()
-        );
-    }
-    assert_eq!(by_sha.values().sum::<usize>(), files.len(), "{by_sha:?}");
-}
-
-fn strs(files: &[PathBuf]) -> Vec<String> {
-    files
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect()
+    edge_support::assert_each_once(&r.sandbox_state(), files);
 }
 
 #[test]
 fn three_runners_on_one_shared_queue_upload_60_files_exactly_once() {
     let r = rig(Some(4_000_000));
     let files = r.images(60, 200_000);
-    let names = strs(&files);
+    let names = edge_support::path_args(&files);
     let mut args = vec!["upload", "--concurrency", "2"];
     args.extend(names.iter().map(String::as_str));
     let a = r.cli("render-a", &args).spawn().unwrap();
@@ -258,7 +229,7 @@ fn three_runners_on_one_shared_queue_upload_60_files_exactly_once() {
 fn two_runners_killed_with_kill_9_mid_put_and_the_third_finishes_their_posts() {
     let r = rig(Some(400_000));
     let files = r.images(12, 300_000);
-    let names = strs(&files);
+    let names = edge_support::path_args(&files);
     let mut args = vec!["upload", "--concurrency", "2"];
     args.extend(names.iter().map(String::as_str));
     let mut a = r.cli("render-a", &args).spawn().unwrap();
@@ -373,7 +344,7 @@ fn the_database_restarted_mid_batch_and_the_runners_wait_and_continue() {
     let r = rig(Some(1_500_000));
     let pg = &r.pg;
     let files = r.images(24, 300_000);
-    let names = strs(&files);
+    let names = edge_support::path_args(&files);
     let mut args = vec!["upload", "--concurrency", "2"];
     args.extend(names.iter().map(String::as_str));
     let a = r.cli("render-a", &args).spawn().unwrap();
@@ -417,7 +388,7 @@ fn a_post_whose_files_only_another_machine_has_waits_for_that_machine() {
     let r = rig(Some(20_000));
     let files = r.images(1, 10_000);
     // Queued on render-a, which dies before it starts; render-b cannot read the file there.
-    let names = strs(&files);
+    let names = edge_support::path_args(&files);
     let hidden = r.homes.path().join("only-on-a.jpg");
     std::fs::copy(&files[0], &hidden).unwrap();
     let mut a = r

@@ -108,21 +108,35 @@ impl World {
 
     /// Every file is the object of exactly one completed container, and nothing else is.
     pub fn assert_each_uploaded_once(&self, files: &[PathBuf]) {
-        let by_sha = completed_by_sha(&self.state());
-        for f in files {
-            assert_eq!(
-                by_sha.get(&sha256(f)).copied(),
-                Some(1),
-                "{} must be uploaded exactly once: {by_sha:?}",
-                f.display()
-            );
-        }
+        assert_each_once(&self.state(), files);
+    }
+}
+
+/// The sandbox `state` holds every file as the object of exactly one completed container, and
+/// nothing else: the judge of "exactly once" that every suite uses.
+pub fn assert_each_once(state: &Value, files: &[PathBuf]) {
+    let by_sha = completed_by_sha(state);
+    for f in files {
         assert_eq!(
-            by_sha.values().sum::<usize>(),
-            files.len(),
-            "no other objects were completed: {by_sha:?}"
+            by_sha.get(&sha256(f)).copied(),
+            Some(1),
+            "{} must be uploaded exactly once: {by_sha:?}",
+            f.display()
         );
     }
+    assert_eq!(
+        by_sha.values().sum::<usize>(),
+        files.len(),
+        "no other objects were completed: {by_sha:?}"
+    );
+}
+
+/// Paths as the `String`s a command line takes.
+pub fn path_args(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// sha-256 → how many completed containers hold an object with those bytes.
