@@ -12,7 +12,6 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use layers_sandbox::{Sandbox, SandboxConfig, DEFAULT_PROJECT_ID};
@@ -139,23 +138,6 @@ fn rig(reap: Duration, slow_put_bps: Option<u64>) -> Rig {
     }
 }
 
-/// One small, valid JPEG made by ffmpeg once per build.
-fn base_jpeg() -> &'static [u8] {
-    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sandbox-crash");
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = dir.join(format!("base-{}.jpg", std::process::id()));
-        support::corpus::ffmpeg(
-            &["-f", "lavfi", "-i", "testsrc=s=1080x1350", "-frames:v", "1"],
-            &out,
-        );
-        let bytes = std::fs::read(&out).unwrap();
-        let _ = std::fs::remove_file(&out);
-        bytes
-    })
-}
-
 impl Rig {
     fn restart_sandbox(&mut self) {
         self.sandbox.kill_9();
@@ -176,26 +158,13 @@ impl Rig {
         cmd
     }
 
-    /// Distinct valid JPEGs: the base image plus a unique trailer after its end marker.
+    /// Distinct valid JPEGs: a small base image plus a unique trailer after its end marker.
     fn images(&self, n: usize, pad: usize) -> Vec<PathBuf> {
-        (0..n)
-            .map(|i| {
-                let path = self.media.path().join(format!("img-{i:03}.jpg"));
-                let mut bytes = base_jpeg().to_vec();
-                bytes.extend_from_slice(format!("unique trailer {i}").as_bytes());
-                bytes.resize(bytes.len() + pad, (i % 251) as u8);
-                std::fs::write(&path, bytes).unwrap();
-                path
-            })
-            .collect()
+        edge_support::distinct_jpegs(edge_support::small_jpeg(), self.media.path(), "img", n, pad)
     }
 
     fn state(&self) -> Value {
-        let out = Command::new("curl")
-            .args(["-sf", &format!("{}/_sandbox/state", self.sandbox.base)])
-            .output()
-            .expect("curl");
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        edge_support::sandbox_state(&self.sandbox.base)
     }
 
     fn completed_count(&self) -> usize {

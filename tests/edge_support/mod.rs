@@ -68,28 +68,13 @@ impl World {
     }
 
     pub fn state(&self) -> Value {
-        let out = Command::new("curl")
-            .args(["-sf", &format!("{}/_sandbox/state", self.base)])
-            .output()
-            .expect("curl");
-        serde_json::from_slice(&out.stdout).expect("sandbox state JSON")
+        sandbox_state(&self.base)
     }
 
     /// Distinct, valid JPEGs (the corpus image plus a unique trailer after its end marker).
     pub fn images(&self, prefix: &str, n: usize, pad: usize) -> Vec<PathBuf> {
         let base = std::fs::read(corpus().join("jpeg_1080.jpg")).unwrap();
-        (0..n)
-            .map(|i| {
-                let path = self.media.path().join(format!("{prefix}-{i:03}.jpg"));
-                let mut bytes = base.clone();
-                bytes.extend_from_slice(
-                    format!("trailer {prefix} {i} {}", self.media.path().display()).as_bytes(),
-                );
-                bytes.resize(bytes.len() + pad, (i % 251) as u8);
-                std::fs::write(&path, bytes).unwrap();
-                path
-            })
-            .collect()
+        distinct_jpegs(&base, self.media.path(), prefix, n, pad)
     }
 
     pub fn queue_json(&self) -> Vec<Value> {
@@ -137,6 +122,47 @@ pub fn path_args(files: &[PathBuf]) -> Vec<String> {
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect()
+}
+
+/// The sandbox's whole state (`Null` while it is down): the judge of every suite.
+pub fn sandbox_state(base: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("{base}/_sandbox/state")])
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Distinct, valid JPEGs in `dir`: `base` plus a trailer unique to the file and the folder
+/// after its end marker, padded by `pad` bytes (the size sets how long a slowed PUT takes).
+pub fn distinct_jpegs(base: &[u8], dir: &Path, prefix: &str, n: usize, pad: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("{prefix}-{i:03}.jpg"));
+            let mut bytes = base.to_vec();
+            bytes.extend_from_slice(format!("trailer {prefix} {i} {}", dir.display()).as_bytes());
+            bytes.resize(bytes.len() + pad, (i % 251) as u8);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// One small, valid JPEG (1080×1350) made by ffmpeg once per test binary.
+pub fn small_jpeg() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("small-jpeg");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(format!("base-{}.jpg", std::process::id()));
+        crate::support::corpus::ffmpeg(
+            &["-f", "lavfi", "-i", "testsrc=s=1080x1350", "-frames:v", "1"],
+            &out,
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        bytes
+    })
 }
 
 /// sha-256 → how many completed containers hold an object with those bytes.
