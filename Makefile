@@ -13,9 +13,10 @@ SAMPLE_DIR ?= $(or $(CARGO_TARGET_DIR),target)/sample-media
 # tray (appindicator), SVG icons (rsvg) and xdo for the Tauri app; node runs the UI unit tests.
 APT_PACKAGES := ffmpeg dbus dbus-x11 gnome-keyring libsecret-1-dev libdbus-1-dev pkg-config libssl-dev \
 	build-essential curl libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file \
-	postgresql
+	postgresql openssl
 # postgresql: the shared-queue tests start their own throwaway clusters (no system service:
-# `deps` tells Debian not to create its default cluster when it installs the server).
+# `deps` tells Debian not to create its default cluster when it installs the server); openssl
+# makes their TLS certificates.
 # The GUI end-to-end tests: a virtual display, WebKit's WebDriver, real pointer/keyboard input
 # and a GTK drag source (xdotool, PyGObject), display screenshots (ImageMagick's import).
 APT_PACKAGES += xvfb webkit2gtk-driver xdotool python3-gi gir1.2-gtk-3.0 imagemagick

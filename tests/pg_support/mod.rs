@@ -168,9 +168,53 @@ impl Pg {
         )
     }
 
-    /// A client on one database of the cluster (the tests' own view of the shared queue).
+    /// A client on one database of the cluster (the tests' own view of the shared queue),
+    /// over the cluster's Unix socket, so it works when TCP logins must use TLS.
     pub fn client(&self, db: &str) -> postgres::Client {
-        postgres::Client::connect(&self.url(db), postgres::NoTls).unwrap()
+        postgres::Config::new()
+            .host_path(self.dir.path())
+            .port(self.port)
+            .user("postgres")
+            .dbname(db)
+            .connect(postgres::NoTls)
+            .unwrap()
+    }
+
+    /// From now on TCP logins must use TLS with `certs`' server certificate (`hostnossl` is
+    /// rejected, so a connection that works is an encrypted one); restarts the server.
+    pub fn require_tls(&self, certs: &Certs) {
+        let data = self.data();
+        std::fs::copy(&certs.server_crt, data.join("server.crt")).unwrap();
+        std::fs::copy(&certs.server_key, data.join("server.key")).unwrap();
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 scram-sha-256\n\
+             hostssl all all ::1/128 scram-sha-256\n\
+             hostnossl all all all reject\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        if is_root() {
+            for f in ["server.crt", "server.key", "postgresql.conf", "pg_hba.conf"] {
+                let st = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(data.join(f))
+                    .status()
+                    .unwrap();
+                assert!(st.success());
+            }
+        }
+        self.down();
+        self.up();
     }
 
     /// The server's log so far (for a failing test's message).
@@ -198,5 +242,113 @@ impl Drop for Pg {
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .current_dir("/tmp")
             .output();
+    }
+}
+
+/// TLS material made with the `openssl` tool: a CA, a server certificate it signed for the
+/// names in `san` (`DNS:localhost`, say), and a second CA that signed nothing here.
+pub struct Certs {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    pub server_crt: PathBuf,
+    pub server_key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl tool (make deps installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Certs {
+    /// A CA, a server certificate for `san`, and an unrelated CA.
+    pub fn make(san: &str) -> Certs {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            let mut args = vec!["req", "-x509"];
+            args.extend_from_slice(&ec);
+            let (key, crt, subj) = (
+                format!("{ca}.key"),
+                format!("{ca}.crt"),
+                format!("/CN=Layers test {ca}"),
+            );
+            args.extend_from_slice(&[
+                "-keyout",
+                &key,
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-subj",
+                &subj,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]);
+            openssl(d, &args);
+        }
+        let mut args = vec!["req"];
+        args.extend_from_slice(&ec);
+        args.extend_from_slice(&[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=layers test database",
+        ]);
+        openssl(d, &args);
+        std::fs::write(
+            d.join("server.ext"),
+            format!(
+                "subjectAltName={san}\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        );
+        Certs {
+            ca: d.join("ca.crt"),
+            other_ca: d.join("other-ca.crt"),
+            server_crt: d.join("server.crt"),
+            server_key: d.join("server.key"),
+            _dir: dir,
+        }
     }
 }

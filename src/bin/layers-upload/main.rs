@@ -46,7 +46,8 @@ pub struct GlobalOpts {
     #[arg(long, env = "LAYERS_UPLOADER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Where the queue lives: `sqlite` (a file in the data dir, the default) or a
-    /// postgres://user:password@host:port/database URL that several machines share.
+    /// postgres://user:password@host:port/database URL that several machines share (TLS as
+    /// psql: `?sslmode=verify-full&sslrootcert=/path/ca.pem`).
     #[arg(
         long,
         env = "LAYERS_UPLOADER_STORE",

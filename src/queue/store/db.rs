@@ -36,6 +36,9 @@ pub enum DbError {
     /// else: the change was not made (the caller's step runs again from what is committed).
     #[error("the shared queue database at {target} restarted in the middle of a change; the change was not made")]
     Interrupted { target: String },
+    /// TLS to the shared database cannot be set up or was refused (see `pg_tls`).
+    #[error("TLS to {target}: {message}")]
+    Tls { target: String, message: String },
     #[error("query returned no rows")]
     NoRows,
     #[error("column {index}: expected {want}, found {found}")]

@@ -18,6 +18,7 @@ mod error;
 mod lease;
 mod pg;
 mod pg_schema;
+mod pg_tls;
 mod rows;
 mod types;
 mod watches;
@@ -129,6 +130,7 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+        + crate::queue::failpoint::clock_offset_ms()
 }
 
 /// Where the queue lives: the embedded SQLite file in the data dir (one machine, the default),
@@ -840,6 +842,7 @@ impl Store {
 
     /// The posts of a batch, or of every batch, in order, as `queue list` shows them.
     pub fn list(&self, batch: Option<&str>) -> Result<Vec<PostSummary>, StoreError> {
+        let clock = self.lease_clock_ms()?;
         let conn = self.conn();
         let mut files: std::collections::HashMap<i64, Vec<String>> = Default::default();
         {
@@ -865,8 +868,7 @@ impl Store {
              FROM posts p JOIN batches b ON b.id = p.batch_id
              WHERE (CAST(?1 AS TEXT) IS NULL OR p.batch_id = ?1) ORDER BY p.id",
         )?;
-        let now = now_ms();
-        let rows = stmt.query_map(params![batch, now], |r| {
+        let rows = stmt.query_map(params![batch, clock], |r| {
             Ok((
                 r.get::<i64>(0)?,
                 r.get::<String>(1)?,

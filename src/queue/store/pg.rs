@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use postgres::types::{FromSql, IsNull, ToSql, Type};
-use postgres::{Client, Config, NoTls, Statement};
+use postgres::{Client, Config, Statement};
 
 use super::db::{pg_placeholders, DbError, Value};
+use super::pg_tls::{self, Connector, TlsError};
 
 /// The advisory lock every writer of the shared queue takes at `BEGIN`: PostgreSQL's
 /// counterpart of SQLite's single writer, so a transaction's reads hold until it commits.
@@ -59,13 +60,22 @@ pub fn redacted_target(config: &Config) -> String {
 impl PgConn {
     /// Connects (waiting for a database that does not answer yet) and starts the thread.
     pub fn connect(url: &str) -> Result<PgConn, DbError> {
+        let (url, tls) = pg_tls::split_url(url).map_err(|message| DbError::Tls {
+            target: "the store URL".into(),
+            message,
+        })?;
         let mut config: Config = url.parse()?;
+        let target = redacted_target(&config);
+        let connector = tls.connector().map_err(|message| DbError::Tls {
+            target: target.clone(),
+            message,
+        })?;
         config
+            .ssl_mode(tls.ssl_mode())
             .application_name("layers-upload")
             .connect_timeout(Duration::from_secs(10))
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30));
-        let target = redacted_target(&config);
         let patience = std::env::var("LAYERS_UPLOADER_STORE_WAIT_S")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -78,6 +88,7 @@ impl PgConn {
             .spawn(move || {
                 let mut worker = Worker {
                     config,
+                    tls: connector,
                     client: None,
                     stmts: HashMap::new(),
                     journal: None,
@@ -179,6 +190,7 @@ struct Entry {
 
 struct Worker {
     config: Config,
+    tls: Connector,
     client: Option<Client>,
     stmts: HashMap<String, Statement>,
     /// `Some` while a write transaction is open.
@@ -200,7 +212,7 @@ impl Worker {
             let mut delay = Duration::from_millis(100);
             let mut told = false;
             loop {
-                match self.config.connect(NoTls) {
+                match self.config.connect(self.tls.clone()) {
                     Ok(c) => {
                         if told {
                             tracing::warn!(target_db = %self.target, "the shared queue database answers again");
@@ -406,6 +418,10 @@ pub fn is_connection_lost(e: &postgres::Error) -> bool {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
+        // A refused certificate is not a database that went away: waiting would not help.
+        if let Some(tls) = s.downcast_ref::<TlsError>() {
+            return tls.is_transient();
+        }
         if s.is::<std::io::Error>() {
             return true;
         }
