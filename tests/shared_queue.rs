@@ -395,6 +395,36 @@ fn a_post_whose_files_only_another_machine_has_waits_for_that_machine() {
         "the post says why it waits"
     );
     let _ = names;
+    // The same path here with other bytes (this machine's own export of that name), of
+    // another size or of the same size: never uploaded in place of the queued file.
+    let original = std::fs::read(r.homes.path().join("moved-away.jpg")).unwrap();
+    let mut shorter = original.clone();
+    shorter.truncate(original.len() - 100);
+    let mut same_size = original.clone();
+    *same_size.last_mut().unwrap() ^= 0xff;
+    for (bytes, said) in [
+        (shorter, "missing or another file"),
+        (same_size, "holds other bytes"),
+    ] {
+        std::fs::write(&hidden, bytes).unwrap();
+        let (status, _, err) = finish(
+            r.cli("render-d", &["resume"]).spawn().unwrap(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(said) && err.contains("render-a"),
+            "{said}: {err}"
+        );
+        let completed = r.sandbox_state()["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] == "completed")
+            .count();
+        assert_eq!(completed, 0, "another file was uploaded as the queued one");
+    }
+    std::fs::remove_file(&hidden).unwrap();
     // Back on a machine that can read it (the file is there again), the post completes.
     std::fs::rename(r.homes.path().join("moved-away.jpg"), &hidden).unwrap();
     let (status, _, err) = finish(
@@ -460,4 +490,167 @@ fn the_store_password_stays_out_of_output_logs_and_help() {
             "a log holds the password"
         );
     }
+}
+
+#[test]
+fn the_shared_queue_over_tls_checks_the_certificate_as_sslmode_says() {
+    let r = rig(None);
+    let certs = pg_support::Certs::make("DNS:localhost");
+    r.pg.require_tls(&certs);
+    let (ca, other) = (certs.ca.display(), certs.other_ca.display());
+    // `queue list` opens the store: a login, and the schema on first use.
+    let open = |host: &str, query: &str| {
+        let url = format!("{}{query}", r.url.replacen("127.0.0.1", host, 1));
+        let child = r
+            .cli("tls", &["queue", "list"])
+            .env("LAYERS_UPLOADER_STORE", &url)
+            .env("LAYERS_UPLOADER_STORE_WAIT_S", "120")
+            .spawn()
+            .unwrap();
+        // Well under the store's patience: a refused certificate is not waited for.
+        let (status, out, err) = finish(child, Duration::from_secs(30));
+        assert!(
+            !out.contains(pg_support::SUPERUSER_PASSWORD)
+                && !err.contains(pg_support::SUPERUSER_PASSWORD),
+            "the password leaked: {err}"
+        );
+        (status.code(), err)
+    };
+
+    // The server takes only TLS, so each success below was an encrypted connection.
+    let (code, err) = open("127.0.0.1", "?sslmode=disable");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no encryption"), "{err}");
+    // prefer (the default) and require: encrypted, the certificate not checked (as libpq).
+    assert_eq!(open("127.0.0.1", "").0, Some(0));
+    assert_eq!(open("127.0.0.1", "?sslmode=require").0, Some(0));
+    // verify-ca: signed by the named CA; the host name is not checked.
+    assert_eq!(
+        open("127.0.0.1", &format!("?sslmode=verify-ca&sslrootcert={ca}")).0,
+        Some(0)
+    );
+    // verify-full: and issued for the host connected to.
+    let (code, err) = open(
+        "127.0.0.1",
+        &format!("?sslmode=verify-full&sslrootcert={ca}"),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("certificate is not issued for 127.0.0.1") && err.contains("verify-ca"),
+        "{err}"
+    );
+    for query in [
+        format!("?sslmode=verify-full&sslrootcert={other}"),
+        "?sslmode=verify-full".to_string(),
+        format!("?sslmode=require&sslrootcert={other}"),
+    ] {
+        let (code, err) = open("localhost", &query);
+        assert_eq!(code, Some(2), "{query}: {err}");
+        assert!(
+            err.contains("certificate is not signed by a CA trusted here")
+                && err.contains("sslrootcert=/path/to/ca.pem"),
+            "{query}: {err}"
+        );
+    }
+    let (code, err) = open(
+        "localhost",
+        "?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("cannot read sslrootcert /nonexistent/ca.pem"),
+        "{err}"
+    );
+
+    // A whole upload through verify-full.
+    let files = r.images(2, 10_000);
+    let names = edge_support::path_args(&files);
+    let mut args = vec!["upload"];
+    args.extend(names.iter().map(String::as_str));
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={ca}",
+        r.url.replacen("127.0.0.1", "localhost", 1)
+    );
+    let child = r
+        .cli("tls", &args)
+        .env("LAYERS_UPLOADER_STORE", &url)
+        .spawn()
+        .unwrap();
+    let (status, _, err) = finish(child, Duration::from_secs(120));
+    assert!(status.success(), "{err}");
+    assert_each_uploaded_once(&r, &files);
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed'"),
+        2
+    );
+}
+
+/// Leases run out by the database's clock, not each machine's: a machine whose clock is 20
+/// minutes fast does not take posts a live runner holds, and one 20 minutes slow takes a dead
+/// runner's posts after the lease time, not 20 minutes later.
+#[test]
+fn clocks_20_minutes_off_neither_steal_a_live_post_nor_wait_20_minutes_for_a_dead_one() {
+    const FAST: &str = "1200000";
+    const SLOW: &str = "-1200000";
+    let r = rig(Some(400_000));
+    let files = r.images(6, 1_200_000);
+    let (live, dead) = files.split_at(4);
+
+    // A holds all four posts (its claim reaches 2 × --concurrency) and streams their PUTs.
+    let names = edge_support::path_args(live);
+    let mut args = vec!["upload", "--concurrency", "4"];
+    args.extend(names.iter().map(String::as_str));
+    let a = r.cli("render-a", &args).spawn().unwrap();
+    r.wait_for("A streaming all four", Duration::from_secs(60), || {
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading' AND machine = 'render-a'")
+            == 4
+    });
+    let b = r
+        .cli("render-b", &["resume"])
+        .env("LAYERS_FAILPOINT_CLOCK_OFFSET_MS", FAST)
+        .spawn()
+        .unwrap();
+    let (status, _, err_a) = finish(a, Duration::from_secs(120));
+    assert!(status.success(), "{err_a}");
+    let (status, _, err_b) = finish(b, Duration::from_secs(120));
+    assert!(status.success(), "{err_b}");
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed' AND machine = 'render-a'"),
+        4,
+        "the fast clock took a live runner's post:\n{err_a}\n{err_b}"
+    );
+    assert!(!err_a.contains("lease"), "A lost a claim:\n{err_a}");
+
+    // A runner dies mid-PUT; a machine 20 minutes slow continues its posts after the lease.
+    let names = edge_support::path_args(dead);
+    let mut args = vec!["upload", "--concurrency", "2"];
+    args.extend(names.iter().map(String::as_str));
+    let mut a2 = r.cli("render-a", &args).spawn().unwrap();
+    r.wait_for(
+        "the second batch streaming",
+        Duration::from_secs(60),
+        || {
+            r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading' AND machine = 'render-a'")
+                == 2
+        },
+    );
+    a2.kill().unwrap();
+    let _ = a2.wait();
+    let started = Instant::now();
+    let c = r
+        .cli("render-c", &["resume"])
+        .env("LAYERS_FAILPOINT_CLOCK_OFFSET_MS", SLOW)
+        .spawn()
+        .unwrap();
+    let (status, _, err_c) = finish(c, Duration::from_secs(90));
+    assert!(status.success(), "{err_c}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the live lease was honoured"
+    );
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed' AND machine = 'render-c'"),
+        2
+    );
+    assert_each_uploaded_once(&r, &files);
 }

@@ -3,7 +3,9 @@
 //! - `LAYERS_FAILPOINT_HOLD=<name>:<file>` waits at that point while `<file>` exists (and
 //!   creates `<file>.reached` when it gets there), so a test can change the world exactly then;
 //! - `LAYERS_FAILPOINT_MAX_PAGES=<n>` caps the queue database at n pages (`SQLITE_FULL` past
-//!   that), the stand-in for a full disk where a tiny file system cannot be mounted.
+//!   that), the stand-in for a full disk where a tiny file system cannot be mounted;
+//! - `LAYERS_FAILPOINT_CLOCK_OFFSET_MS=<n>` moves this process's clock by n ms (a machine
+//!   whose clock is wrong).
 
 /// Aborts the process if the failpoint `name` is armed (feature `failpoints` only).
 #[inline]
@@ -50,4 +52,21 @@ pub fn max_page_count() -> Option<i64> {
     }
     #[cfg(not(feature = "failpoints"))]
     None
+}
+
+/// How far a test moved this process's clock, in ms (feature `failpoints` only; else 0).
+#[inline]
+pub fn clock_offset_ms() -> i64 {
+    #[cfg(feature = "failpoints")]
+    {
+        static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        *OFFSET.get_or_init(|| {
+            std::env::var("LAYERS_FAILPOINT_CLOCK_OFFSET_MS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        })
+    }
+    #[cfg(not(feature = "failpoints"))]
+    0
 }

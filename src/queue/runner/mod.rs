@@ -168,6 +168,9 @@ struct Inner {
     touched: Mutex<HashSet<String>>,
     /// Posts of a shared queue whose files this machine cannot read (already said so).
     elsewhere: Mutex<HashSet<i64>>,
+    /// Posts of a shared queue whose files here hold other bytes than the machine that queued
+    /// them read: left to that machine for the rest of this run.
+    differ_here: Mutex<HashSet<i64>>,
     /// Per project: how many posts the quota had room for at the last `409` (next round only).
     quota_room: Mutex<HashMap<String, usize>>,
     /// Rung when new posts were enqueued while the runner may be waiting (watch folders).
@@ -214,6 +217,7 @@ impl Runner {
                 finished: Mutex::new(HashSet::new()),
                 touched: Mutex::new(HashSet::new()),
                 elsewhere: Mutex::new(HashSet::new()),
+                differ_here: Mutex::new(HashSet::new()),
                 quota_room: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 parked: Mutex::new(HashSet::new()),
@@ -482,10 +486,14 @@ impl Runner {
         if origin.is_empty() || origin == here {
             return Ok(true);
         }
-        let missing = post
-            .files
-            .iter()
-            .find(|f| std::fs::metadata(&f.path).is_err());
+        if self.differs_here(post.id) {
+            return Ok(false);
+        }
+        // Missing here, or another size: not the file that was queued (a shared folder
+        // shows every machine the same one). Same size: the pre-PUT re-check compares bytes.
+        let missing = post.files.iter().find(|f| {
+            std::fs::metadata(&f.path).map_or(true, |m| !m.is_file() || m.len() != f.size_bytes)
+        });
         let mut told = self
             .inner
             .elsewhere
@@ -500,7 +508,7 @@ impl Runner {
             }
             Some(f) => {
                 let why = format!(
-                    "waits for a machine that can read {} (it was queued on {origin}; {here} cannot read it)",
+                    "waits for a machine that can read {} (it was queued on {origin}; on {here} it is missing or another file)",
                     f.path.display()
                 );
                 store.release_post(post.id, &why)?;
@@ -511,6 +519,47 @@ impl Runner {
                 Ok(false)
             }
         }
+    }
+
+    /// Whether a post was found to hold other bytes here than where it was queued.
+    fn differs_here(&self, post: i64) -> bool {
+        self.inner
+            .differ_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&post)
+    }
+
+    /// A post of another machine whose file here holds other bytes than the ones it queued:
+    /// given back to that machine instead of uploading this machine's file in its place.
+    /// `false` when the post is this machine's own (then a changed file is a real change).
+    fn give_back_if_queued_elsewhere(
+        &self,
+        post: &StoredPost,
+        file: &std::path::Path,
+    ) -> Result<bool, RunError> {
+        let store = &self.inner.store;
+        if !store.is_shared() {
+            return Ok(false);
+        }
+        let origin = store.origin(post.id)?;
+        let here = store.lease().map(|l| l.machine).unwrap_or_default();
+        if origin.is_empty() || origin == here {
+            return Ok(false);
+        }
+        let why = format!(
+            "waits for {origin}, where it was queued: {} on {here} holds other bytes",
+            file.display()
+        );
+        store.release_post(post.id, &why)?;
+        self.inner
+            .differ_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(post.id);
+        tracing::info!(post = post.id, "{why}");
+        self.emit_state(post.id, &post.batch_id, post.state, None, None, Some(why));
+        Ok(true)
     }
 
     /// Whether any of these posts has reached a terminal state.

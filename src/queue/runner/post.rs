@@ -285,6 +285,9 @@ impl Runner {
                     self.inner.store.set_mtime(post.id, f.position, mtime)?
                 }
                 FileCheck::Changed(new) => {
+                    if self.give_back_if_queued_elsewhere(post, &f.path)? {
+                        return Ok(false);
+                    }
                     self.inner.store.refresh_file(post.id, f.position, &new)?;
                     let why = post_error(
                         "file_changed",

@@ -121,6 +121,19 @@ impl Store {
         }
     }
 
+    /// "Now" for leases: the database's clock on a shared queue, so machines whose clocks
+    /// disagree still agree on when a claim runs out; this machine's clock otherwise.
+    pub(super) fn lease_clock_ms(&self) -> Result<i64, StoreError> {
+        if !self.shared {
+            return Ok(now_ms());
+        }
+        Ok(self.conn().query_row(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            params![],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Voids the leases of runners of this machine that are gone (killed, crashed).
     pub(super) fn void_dead_leases(&self, lease: &Lease) -> Result<(), StoreError> {
         let conn = self.conn();
@@ -156,8 +169,13 @@ impl Store {
         } else {
             ""
         };
-        let until = now + lease.ms();
-        let claim = |states: &str, limit: i64| -> Result<Vec<i64>, StoreError> {
+        // `now` (this machine's clock) is for retry times, which this machine's runners set;
+        // claims run out by the lease clock.
+        let clock = self.lease_clock_ms()?;
+        let until = clock + lease.ms();
+        // ?5 is the lease clock; ?9, this machine's `now`, is bound only where a state test
+        // uses it (PostgreSQL cannot type a parameter nothing uses).
+        let claim = |states: &str, uses_now: bool, limit: i64| -> Result<Vec<i64>, StoreError> {
             let sql = format!(
                 "UPDATE posts SET lease_owner = ?1, lease_until = ?2, machine = ?3
                  WHERE id IN (
@@ -168,28 +186,27 @@ impl Store {
                  RETURNING id",
                 backend::batch_matches("b", 7)
             );
-            let conn = self.conn();
-            Ok(conn.query_map(
-                &sql,
-                params![
-                    lease.owner,
-                    until,
-                    lease.machine,
-                    batch,
-                    now,
-                    limit,
-                    layers,
-                    loops
-                ],
-                |r| r.get(0),
-            )?)
+            let all = params![
+                lease.owner,
+                until,
+                lease.machine,
+                batch,
+                clock,
+                limit,
+                layers,
+                loops,
+                now
+            ];
+            let bound = if uses_now { all } else { &all[..8] };
+            Ok(self.conn().query_map(&sql, bound, |r| r.get(0))?)
         };
         let mut ids = claim(
             "p.state IN ('reserving','reserved','uploading','uploaded','finalizing')
-             OR (p.state = 'waiting' AND COALESCE(p.next_attempt_at, 0) <= ?5)",
+             OR (p.state = 'waiting' AND COALESCE(p.next_attempt_at, 0) <= ?9)",
+            true,
             i64::MAX,
         )?;
-        ids.extend(claim("p.state = 'queued'", queued_limit as i64)?);
+        ids.extend(claim("p.state = 'queued'", false, queued_limit as i64)?);
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
@@ -200,10 +217,11 @@ impl Store {
         let Some(lease) = self.lease() else {
             return Ok(0);
         };
+        let clock = self.lease_clock_ms()?;
         Ok(self.conn().execute(
             "UPDATE posts SET lease_until = ?1 WHERE lease_owner = ?2
                AND state NOT IN ('completed', 'failed', 'cancelled', 'skipped')",
-            params![now_ms() + lease.ms(), lease.owner],
+            params![clock + lease.ms(), lease.owner],
         )?)
     }
 
@@ -251,20 +269,23 @@ impl Store {
         )?)
     }
 
-    /// When the earliest live claim of another runner on an unfinished post runs out: a
-    /// runner with nothing to do waits for it (the holder may have died).
+    /// When the earliest live claim of another runner on an unfinished post runs out (by this
+    /// machine's clock): a runner with nothing to do waits for it (the holder may have died).
     pub(super) fn next_lease_expiry(&self, batch: Option<&str>) -> Result<Option<i64>, StoreError> {
         let Some(lease) = self.lease() else {
             return Ok(None);
         };
-        Ok(self.conn().query_row(
+        let clock = self.lease_clock_ms()?;
+        let until: Option<i64> = self.conn().query_row(
             "SELECT MIN(lease_until) FROM posts
              WHERE lease_owner IS NOT NULL AND lease_owner != ?1
                AND state IN ('queued','reserving','reserved','uploading','uploaded','finalizing','waiting')
                AND (CAST(?2 AS TEXT) IS NULL OR batch_id = ?2)",
             params![lease.owner, batch],
             |r| r.get(0),
-        )?)
+        )?;
+        // By this machine's clock, as the runner's timers run.
+        Ok(until.map(|u| now_ms() + (u - clock)))
     }
 }
 
