@@ -327,12 +327,22 @@ fn the_same_file_dropped_on_two_machines_watch_folders_is_uploaded_once() {
         2,
         "each watch decided on its copy"
     );
+    let mut said = String::new();
     for child in [wa, wb] {
         let pid = child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let (status, _, err) = finish(child, Duration::from_secs(30));
         assert_eq!(status.code(), Some(143), "{err}");
+        said.push_str(&err);
     }
+    // Whichever caught it, the user is told: "• launch.jpg: skipped (duplicate): same bytes as
+    // post N, still in the queue", or "• post N skipped: launch.jpg: already uploaded to this
+    // project as cnt_…" (or "same bytes as post M, already uploaded").
+    assert!(
+        said.lines().any(|l| l.contains("skipped")
+            && (l.contains("same bytes as post") || l.contains("already uploaded"))),
+        "the duplicate is reported:\n{said}"
+    );
     let state = r.sandbox_state();
     let completed = state["containers"]
         .as_array()
@@ -348,6 +358,66 @@ fn the_same_file_dropped_on_two_machines_watch_folders_is_uploaded_once() {
         .map(|row| row.get(0))
         .collect();
     assert_eq!(owners.len(), 2);
+}
+
+/// A post held back because an identical one is under way on another machine is looked at
+/// again when that one ends, though nothing on this machine wakes its runner: here the twin
+/// completes, and its runner exits (giving back its claims), while this one is mid-hold.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_copy_held_for_its_twin_on_another_machine_is_skipped_when_the_twin_completes() {
+    let r = rig(Some(100_000));
+    let image = r.images(1, 300_000).remove(0);
+    let copies: Vec<PathBuf> = ["a", "b"]
+        .iter()
+        .map(|m| {
+            let dir = r.homes.path().join(format!("export-{m}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let to = dir.join("launch.jpg");
+            std::fs::copy(&image, &to).unwrap();
+            to
+        })
+        .collect();
+    let a = r
+        .cli("render-a", &["upload", &copies[0].to_string_lossy()])
+        .spawn()
+        .unwrap();
+    r.wait_for("render-a uploading", Duration::from_secs(60), || {
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
+    });
+    let hold = r.homes.path().join("hold");
+    std::fs::write(&hold, b"").unwrap();
+    let b = r
+        .cli("render-b", &["upload", &copies[1].to_string_lossy()])
+        .env(
+            "LAYERS_FAILPOINT_HOLD",
+            format!("held_for_twin:{}", hold.display()),
+        )
+        .spawn()
+        .unwrap();
+    r.wait_for("render-b holding its copy", Duration::from_secs(60), || {
+        hold.with_extension("reached").exists()
+    });
+    let (status, _, err_a) = finish(a, Duration::from_secs(60));
+    assert!(status.success(), "{err_a}");
+    std::fs::remove_file(&hold).unwrap();
+    let (status, _, err_b) = finish(b, Duration::from_secs(60));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the held copy was never looked at again:\n{err_b}"
+    );
+    assert!(
+        err_b
+            .lines()
+            .any(|l| l.contains("skipped") && l.contains("already uploaded")),
+        "{err_b}"
+    );
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'skipped' AND error_code = 'duplicate'"),
+        1
+    );
+    assert_each_uploaded_once(&r, &copies[..1]);
 }
 
 #[test]
@@ -477,6 +547,57 @@ fn a_post_whose_files_only_another_machine_has_waits_for_that_machine() {
     assert_each_uploaded_once(&r, std::slice::from_ref(&hidden));
     assert_eq!(
         r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed' AND error_code IS NULL"),
+        1
+    );
+}
+
+/// A copy held back for a twin that nobody can work now (its machine died, and its file is
+/// not here) does not keep `upload` waiting: it ends saying which post it waits for, and a
+/// later `resume` where the twin's file is skips the copy once the twin is uploaded.
+#[test]
+fn a_copy_whose_twin_waits_for_another_machine_says_so_and_is_skipped_after_the_twin() {
+    let r = rig(Some(20_000));
+    let image = r.images(1, 10_000).remove(0);
+    let only_on_a = r.homes.path().join("only-on-a.jpg");
+    let moved = r.homes.path().join("moved-away.jpg");
+    let on_b = r.homes.path().join("launch-on-b.jpg");
+    std::fs::copy(&image, &only_on_a).unwrap();
+    std::fs::copy(&image, &on_b).unwrap();
+    let mut a = r
+        .cli("render-a", &["upload", &only_on_a.to_string_lossy()])
+        .spawn()
+        .unwrap();
+    r.wait_for("its PUT streaming", Duration::from_secs(60), || {
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
+    });
+    a.kill().unwrap();
+    let _ = a.wait();
+    std::fs::rename(&only_on_a, &moved).unwrap();
+    let (status, _, err) = finish(
+        r.cli("render-b", &["upload", &on_b.to_string_lossy()])
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("post 2 waits for post 1, which has the same bytes"),
+        "{err}"
+    );
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE id = 2 AND state = 'queued'"),
+        1,
+        "the copy is neither uploaded nor dropped"
+    );
+    std::fs::rename(&moved, &only_on_a).unwrap();
+    let (status, _, err) = finish(
+        r.cli("render-c", &["resume"]).spawn().unwrap(),
+        Duration::from_secs(120),
+    );
+    assert!(status.success(), "{err}");
+    assert_each_uploaded_once(&r, std::slice::from_ref(&only_on_a));
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM posts WHERE id = 2 AND state = 'skipped' AND error_code = 'duplicate'"),
         1
     );
 }

@@ -406,6 +406,15 @@ pub fn finish(store: &Store, ended: Result<Ended, ExitCode>, ids: &[i64]) -> Exi
     for p in posts.iter().filter(|p| !p.state.is_terminal()) {
         if let Some(e) = p.error.as_ref().filter(|e| e.code == "needs_other_machine") {
             eprintln!("layers-upload: post {} {}", p.id, e.message);
+        } else if p.state == PostState::Queued {
+            // Held back for an identical post nobody is uploading now (on a shared queue, one
+            // whose files are on a machine that is not running).
+            if let Ok(Some((twin, _))) = store.earlier_twin(p.id) {
+                eprintln!(
+                    "layers-upload: post {} waits for post {twin}, which has the same bytes and is not finished; `layers-upload resume` skips it once post {twin} is uploaded",
+                    p.id
+                );
+            }
         }
     }
     if ok == posts.len() {

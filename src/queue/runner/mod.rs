@@ -39,6 +39,10 @@ pub const QUEUED_PER_ROUND: usize = 50;
 /// How often the runner looks for new work while posts are in flight or still being fed.
 const FEED_TICK: Duration = Duration::from_millis(100);
 
+/// How often a runner on a shared queue looks again at a post it holds back for an identical
+/// post another machine is uploading.
+const TWIN_POLL: Duration = Duration::from_secs(1);
+
 /// Settings key of the measured PUT throughput (bytes/s, one stream).
 pub const THROUGHPUT_SETTING: &str = "put_throughput_bps";
 
@@ -177,6 +181,8 @@ struct Inner {
     wake: Notify,
     /// Posts left alone because their destination has no client in this run (told once).
     parked: Mutex<HashSet<i64>>,
+    /// Posts the last round held back for an identical post under way: post → that twin.
+    held: Mutex<HashMap<i64, i64>>,
 }
 
 impl Runner {
@@ -219,6 +225,7 @@ impl Runner {
                 elsewhere: Mutex::new(HashSet::new()),
                 differ_here: Mutex::new(HashSet::new()),
                 quota_room: Mutex::new(HashMap::new()),
+                held: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 parked: Mutex::new(HashSet::new()),
             }),
@@ -577,7 +584,36 @@ impl Runner {
         let exhausted_at = config
             .give_up_when_exhausted
             .then_some(i64::from(config.retry.max_attempts));
-        Ok(self.inner.store.next_wakeup(scope.batch(), exhausted_at)?)
+        let at = self.inner.store.next_wakeup(scope.batch(), exhausted_at)?;
+        let twin = self.next_twin_check()?;
+        Ok([at, twin].into_iter().flatten().min())
+    }
+
+    /// On a shared queue, when to look again at the posts the last round held back for a twin
+    /// under way. Nothing tells this machine when another one finishes the twin, so: at once
+    /// when the twin has ended since, every [`TWIN_POLL`] while another runner holds it, and
+    /// not at all for a twin nobody works (it waits for a machine that has its files).
+    fn next_twin_check(&self) -> Result<Option<i64>, RunError> {
+        let store = &self.inner.store;
+        if !store.is_shared() {
+            return Ok(None);
+        }
+        let held: Vec<i64> = {
+            let held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+            held.values().copied().collect()
+        };
+        let mut at = None;
+        for twin in held {
+            let when = if !store.post(twin)?.state.is_active() {
+                now_ms()
+            } else if store.held_elsewhere(twin)? {
+                now_ms() + TWIN_POLL.as_millis() as i64
+            } else {
+                continue;
+            };
+            at = Some(at.map_or(when, |a: i64| a.min(when)));
+        }
+        Ok(at)
     }
 
     /// Sends `BatchFinished` once for each batch in scope whose posts all need nothing more.

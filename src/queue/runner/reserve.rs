@@ -26,6 +26,12 @@ impl Runner {
         work: Vec<StoredPost>,
     ) -> Result<BTreeMap<i64, Vec<i64>>, RunError> {
         let store = &self.inner.store;
+        // Only this round's holds count for when to look again.
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         let mut queued: BTreeMap<String, Vec<StoredPost>> = BTreeMap::new();
         for post in work {
@@ -159,7 +165,14 @@ impl Runner {
         }
         if let Some((twin, state)) = store.earlier_twin(post.id)? {
             if state.is_active() {
-                // Still going: hold this one until the twin is done (then it is skipped).
+                // Still going: hold this one until the twin is done (then it is skipped). On a
+                // shared queue the runner looks again by itself (`next_twin_check`).
+                self.inner
+                    .held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(post.id, twin);
+                failpoint::hit("held_for_twin");
                 return Ok(None);
             }
             if state == PostState::Completed {

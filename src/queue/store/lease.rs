@@ -271,6 +271,22 @@ impl Store {
 
     /// When the earliest live claim of another runner on an unfinished post runs out (by this
     /// machine's clock): a runner with nothing to do waits for it (the holder may have died).
+    /// Whether another runner holds this post now (its claim has not run out): someone is
+    /// working it, so what waits for it will see it end.
+    pub fn held_elsewhere(&self, post_id: i64) -> Result<bool, StoreError> {
+        let Some(lease) = self.lease() else {
+            return Ok(false);
+        };
+        let clock = self.lease_clock_ms()?;
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM posts WHERE id = ?1 AND lease_owner IS NOT NULL
+               AND lease_owner != ?2 AND lease_until >= ?3",
+            params![post_id, lease.owner, clock],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
     pub(super) fn next_lease_expiry(&self, batch: Option<&str>) -> Result<Option<i64>, StoreError> {
         let Some(lease) = self.lease() else {
             return Ok(None);
