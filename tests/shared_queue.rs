@@ -602,6 +602,51 @@ fn a_copy_whose_twin_waits_for_another_machine_says_so_and_is_skipped_after_the_
     );
 }
 
+/// A watch never gives up, and what other machines do rings no bell on this one: an idle
+/// watch looks at the shared queue again by itself, so a dead machine's post it had to give
+/// back (the file was not here) is uploaded once the file can be read here.
+#[test]
+fn an_idle_watch_takes_up_a_post_it_gave_back_once_the_file_is_readable_here() {
+    let r = rig(Some(20_000));
+    let image = r.images(1, 10_000).remove(0);
+    let mount = r.homes.path().join("shared-mount");
+    std::fs::create_dir_all(&mount).unwrap();
+    let file = mount.join("launch.jpg");
+    let moved = r.homes.path().join("not-mounted.jpg");
+    std::fs::copy(&image, &file).unwrap();
+    let mut a = r
+        .cli("render-a", &["upload", &file.to_string_lossy()])
+        .spawn()
+        .unwrap();
+    r.wait_for("its PUT streaming", Duration::from_secs(60), || {
+        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
+    });
+    a.kill().unwrap();
+    let _ = a.wait();
+    std::fs::rename(&file, &moved).unwrap();
+    let drop_b = r.homes.path().join("drop-b");
+    std::fs::create_dir_all(&drop_b).unwrap();
+    let b = r
+        .cli("editor-b", &["watch", &drop_b.to_string_lossy()])
+        .spawn()
+        .unwrap();
+    r.wait_for("the post given back", Duration::from_secs(60), || {
+        r.count("SELECT COUNT(*) FROM posts WHERE error_code = 'needs_other_machine' AND lease_owner IS NULL") == 1
+    });
+    // The folder is mounted here now; nothing is dropped into the watched folder.
+    std::fs::rename(&moved, &file).unwrap();
+    r.wait_for(
+        "the post uploaded by the idle watch",
+        Duration::from_secs(60),
+        || r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed'") == 1,
+    );
+    let pid = b.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let (status, _, err) = finish(b, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(143), "{err}");
+    assert_each_uploaded_once(&r, std::slice::from_ref(&file));
+}
+
 #[test]
 fn the_store_password_stays_out_of_output_logs_and_help() {
     let r = rig(None);

@@ -43,6 +43,9 @@ const FEED_TICK: Duration = Duration::from_millis(100);
 /// post another machine is uploading.
 const TWIN_POLL: Duration = Duration::from_secs(1);
 
+/// How often an idle runner that never stops (watch, the app) looks at a shared queue again.
+pub const SHARED_IDLE_LOOK: Duration = Duration::from_secs(15);
+
 /// Settings key of the measured PUT throughput (bytes/s, one stream).
 pub const THROUGHPUT_SETTING: &str = "put_throughput_bps";
 
@@ -244,9 +247,18 @@ impl Runner {
     }
 
     /// Waits for [`Runner::wake`]; what a front end that never stops (watch, the app) awaits
-    /// after [`Runner::run`] returned `Idle`.
+    /// after [`Runner::run`] returned `Idle`. On a shared queue it also returns after
+    /// [`SHARED_IDLE_LOOK`]: what other machines do rings no bell here (a post given back that
+    /// this machine can now work, a copy whose twin another machine finally uploaded).
     pub async fn woken(&self) {
-        self.inner.wake.notified().await;
+        if self.inner.store.is_shared() {
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(SHARED_IDLE_LOOK) => {}
+            }
+        } else {
+            self.inner.wake.notified().await;
+        }
     }
 
     /// The store this runner works on.
