@@ -117,6 +117,30 @@ impl Rig {
         out
     }
 
+    /// `machine` starts uploading `file` and is killed with `kill -9` mid-PUT (on a slow
+    /// sandbox): its post is left `uploading` under a claim that runs out.
+    fn killed_mid_put(&self, machine: &str, file: &std::path::Path) {
+        let mut child = self
+            .cli(machine, &["upload", &file.to_string_lossy()])
+            .spawn()
+            .unwrap();
+        self.wait_for("its PUT streaming", Duration::from_secs(60), || {
+            self.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
+        });
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+
+    /// A `resume` on `machine` that finishes everything, each of `files` uploaded once.
+    fn resume_finishes(&self, machine: &str, files: &[PathBuf]) {
+        let (status, _, err) = finish(
+            self.cli(machine, &["resume"]).spawn().unwrap(),
+            Duration::from_secs(120),
+        );
+        assert!(status.success(), "{err}");
+        assert_each_uploaded_once(self, files);
+    }
+
     fn wait_for(&self, what: &str, within: Duration, mut f: impl FnMut() -> bool) {
         let start = Instant::now();
         while !f() {
@@ -472,15 +496,7 @@ fn a_post_whose_files_only_another_machine_has_waits_for_that_machine() {
     let names = edge_support::path_args(&files);
     let hidden = r.homes.path().join("only-on-a.jpg");
     std::fs::copy(&files[0], &hidden).unwrap();
-    let mut a = r
-        .cli("render-a", &["upload", &hidden.to_string_lossy()])
-        .spawn()
-        .unwrap();
-    r.wait_for("its PUT streaming", Duration::from_secs(60), || {
-        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
-    });
-    a.kill().unwrap();
-    let _ = a.wait();
+    r.killed_mid_put("render-a", &hidden);
     std::fs::rename(&hidden, r.homes.path().join("moved-away.jpg")).unwrap();
     let (status, _, err) = finish(
         r.cli("render-b", &["resume"]).spawn().unwrap(),
@@ -539,12 +555,7 @@ fn a_post_whose_files_only_another_machine_has_waits_for_that_machine() {
     std::fs::remove_file(&hidden).unwrap();
     // Back on a machine that can read it (the file is there again), the post completes.
     std::fs::rename(r.homes.path().join("moved-away.jpg"), &hidden).unwrap();
-    let (status, _, err) = finish(
-        r.cli("render-c", &["resume"]).spawn().unwrap(),
-        Duration::from_secs(120),
-    );
-    assert!(status.success(), "{err}");
-    assert_each_uploaded_once(&r, std::slice::from_ref(&hidden));
+    r.resume_finishes("render-c", std::slice::from_ref(&hidden));
     assert_eq!(
         r.count("SELECT COUNT(*) FROM posts WHERE state = 'completed' AND error_code IS NULL"),
         1
@@ -563,15 +574,7 @@ fn a_copy_whose_twin_waits_for_another_machine_says_so_and_is_skipped_after_the_
     let on_b = r.homes.path().join("launch-on-b.jpg");
     std::fs::copy(&image, &only_on_a).unwrap();
     std::fs::copy(&image, &on_b).unwrap();
-    let mut a = r
-        .cli("render-a", &["upload", &only_on_a.to_string_lossy()])
-        .spawn()
-        .unwrap();
-    r.wait_for("its PUT streaming", Duration::from_secs(60), || {
-        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
-    });
-    a.kill().unwrap();
-    let _ = a.wait();
+    r.killed_mid_put("render-a", &only_on_a);
     std::fs::rename(&only_on_a, &moved).unwrap();
     let (status, _, err) = finish(
         r.cli("render-b", &["upload", &on_b.to_string_lossy()])
@@ -590,12 +593,7 @@ fn a_copy_whose_twin_waits_for_another_machine_says_so_and_is_skipped_after_the_
         "the copy is neither uploaded nor dropped"
     );
     std::fs::rename(&moved, &only_on_a).unwrap();
-    let (status, _, err) = finish(
-        r.cli("render-c", &["resume"]).spawn().unwrap(),
-        Duration::from_secs(120),
-    );
-    assert!(status.success(), "{err}");
-    assert_each_uploaded_once(&r, std::slice::from_ref(&only_on_a));
+    r.resume_finishes("render-c", std::slice::from_ref(&only_on_a));
     assert_eq!(
         r.count("SELECT COUNT(*) FROM posts WHERE id = 2 AND state = 'skipped' AND error_code = 'duplicate'"),
         1
@@ -614,15 +612,7 @@ fn an_idle_watch_takes_up_a_post_it_gave_back_once_the_file_is_readable_here() {
     let file = mount.join("launch.jpg");
     let moved = r.homes.path().join("not-mounted.jpg");
     std::fs::copy(&image, &file).unwrap();
-    let mut a = r
-        .cli("render-a", &["upload", &file.to_string_lossy()])
-        .spawn()
-        .unwrap();
-    r.wait_for("its PUT streaming", Duration::from_secs(60), || {
-        r.count("SELECT COUNT(*) FROM posts WHERE state = 'uploading'") == 1
-    });
-    a.kill().unwrap();
-    let _ = a.wait();
+    r.killed_mid_put("render-a", &file);
     std::fs::rename(&file, &moved).unwrap();
     let drop_b = r.homes.path().join("drop-b");
     std::fs::create_dir_all(&drop_b).unwrap();
