@@ -269,8 +269,6 @@ impl Store {
         )?)
     }
 
-    /// When the earliest live claim of another runner on an unfinished post runs out (by this
-    /// machine's clock): a runner with nothing to do waits for it (the holder may have died).
     /// Whether another runner holds this post now (its claim has not run out): someone is
     /// working it, so what waits for it will see it end.
     pub fn held_elsewhere(&self, post_id: i64) -> Result<bool, StoreError> {
@@ -287,6 +285,8 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// When the earliest live claim of another runner on an unfinished post runs out (by this
+    /// machine's clock): a runner with nothing to do waits for it (the holder may have died).
     pub(super) fn next_lease_expiry(&self, batch: Option<&str>) -> Result<Option<i64>, StoreError> {
         let Some(lease) = self.lease() else {
             return Ok(None);
