@@ -564,20 +564,23 @@ fn start_run<R: Runtime>(
 
 /// Works the queue, and when it is idle waits to be woken, until stopped.
 async fn run_forever(runner: Runner, stop: watch::Receiver<bool>) {
+    // What was runnable when the runner last went idle: the same again means nothing here
+    // can move them (on a shared queue, posts whose files are on another machine, or copies
+    // held for a twin nobody works), so wait instead of running again at once.
+    let mut idle_with: Vec<i64> = Vec::new();
     loop {
         match runner.run(&Scope::All, stop.clone()).await {
             Ok(RunEnd::Stopped) => return,
             Ok(RunEnd::Idle | RunEnd::GaveUp) => {
                 // A round whose posts were all skipped as duplicates ends `Idle` while more
-                // are queued behind it: go on until nothing is runnable.
+                // are queued behind it: go on until nothing new is runnable.
                 let now = layers_uploader::queue::store::now_ms();
-                if runner
-                    .store()
-                    .runnable(now, None)
-                    .is_ok_and(|r| !r.is_empty())
-                {
+                let runnable = runner.store().runnable(now, None).unwrap_or_default();
+                if !runnable.is_empty() && runnable != idle_with {
+                    idle_with = runnable;
                     continue;
                 }
+                idle_with = runnable;
             }
             Err(e) => {
                 tracing::error!("the queue runner stopped: {e}; starting it again in 5 s");
