@@ -83,6 +83,16 @@ impl Rig {
         edge_support::sandbox_state(&self.base)
     }
 
+    /// How many items the sandbox holds completed.
+    fn completed_items(&self) -> usize {
+        self.sandbox_state()["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] == "completed")
+            .count()
+    }
+
     fn sql_rows(&self, sql: &str) -> Vec<postgres::Row> {
         self.pg.client(&self.db).query(sql, &[]).unwrap()
     }
@@ -367,14 +377,7 @@ fn the_same_file_dropped_on_two_machines_watch_folders_is_uploaded_once() {
             && (l.contains("same bytes as post") || l.contains("already uploaded"))),
         "the duplicate is reported:\n{said}"
     );
-    let state = r.sandbox_state();
-    let completed = state["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["state"] == "completed")
-        .count();
-    assert_eq!(completed, 1, "one item for the one file");
+    assert_eq!(r.completed_items(), 1, "one item for the one file");
     // Each machine watches its own folder: the other's is not started elsewhere.
     let owners: HashSet<String> = r
         .sql_rows("SELECT machine FROM watches")
@@ -544,13 +547,11 @@ fn a_post_whose_files_only_another_machine_has_waits_for_that_machine() {
             err.contains(said) && err.contains("render-a"),
             "{said}: {err}"
         );
-        let completed = r.sandbox_state()["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["state"] == "completed")
-            .count();
-        assert_eq!(completed, 0, "another file was uploaded as the queued one");
+        assert_eq!(
+            r.completed_items(),
+            0,
+            "another file was uploaded as the queued one"
+        );
     }
     std::fs::remove_file(&hidden).unwrap();
     // Back on a machine that can read it (the file is there again), the post completes.

@@ -184,8 +184,8 @@ struct Inner {
     wake: Notify,
     /// Posts left alone because their destination has no client in this run (told once).
     parked: Mutex<HashSet<i64>>,
-    /// Posts the last round held back for an identical post under way: post → that twin.
-    held: Mutex<HashMap<i64, i64>>,
+    /// The posts under way that the last round held identical posts back for (their twins).
+    held_for: Mutex<HashSet<i64>>,
 }
 
 impl Runner {
@@ -228,7 +228,7 @@ impl Runner {
                 elsewhere: Mutex::new(HashSet::new()),
                 differ_here: Mutex::new(HashSet::new()),
                 quota_room: Mutex::new(HashMap::new()),
-                held: Mutex::new(HashMap::new()),
+                held_for: Mutex::new(HashSet::new()),
                 wake: Notify::new(),
                 parked: Mutex::new(HashSet::new()),
             }),
@@ -497,14 +497,12 @@ impl Runner {
     /// a note that it waits for a machine that can, and left as it is.
     fn readable_here(&self, post: &StoredPost) -> Result<bool, RunError> {
         let store = &self.inner.store;
-        if !store.is_shared() || post.files.is_empty() {
+        if post.files.is_empty() {
             return Ok(true);
         }
-        let origin = store.origin(post.id)?;
-        let here = store.lease().map(|l| l.machine).unwrap_or_default();
-        if origin.is_empty() || origin == here {
+        let Some((origin, here)) = self.queued_elsewhere(post.id)? else {
             return Ok(true);
-        }
+        };
         if self.differs_here(post.id) {
             return Ok(false);
         }
@@ -540,6 +538,17 @@ impl Runner {
         }
     }
 
+    /// On a shared queue, for a post another machine queued: (that machine, this one).
+    fn queued_elsewhere(&self, post: i64) -> Result<Option<(String, String)>, RunError> {
+        let store = &self.inner.store;
+        if !store.is_shared() {
+            return Ok(None);
+        }
+        let origin = store.origin(post)?;
+        let here = store.lease().map(|l| l.machine).unwrap_or_default();
+        Ok((!origin.is_empty() && origin != here).then_some((origin, here)))
+    }
+
     /// Whether a post was found to hold other bytes here than where it was queued.
     fn differs_here(&self, post: i64) -> bool {
         self.inner
@@ -557,20 +566,14 @@ impl Runner {
         post: &StoredPost,
         file: &std::path::Path,
     ) -> Result<bool, RunError> {
-        let store = &self.inner.store;
-        if !store.is_shared() {
+        let Some((origin, here)) = self.queued_elsewhere(post.id)? else {
             return Ok(false);
-        }
-        let origin = store.origin(post.id)?;
-        let here = store.lease().map(|l| l.machine).unwrap_or_default();
-        if origin.is_empty() || origin == here {
-            return Ok(false);
-        }
+        };
         let why = format!(
             "waits for {origin}, where it was queued: {} on {here} holds other bytes",
             file.display()
         );
-        store.release_post(post.id, &why)?;
+        self.inner.store.release_post(post.id, &why)?;
         self.inner
             .differ_here
             .lock()
@@ -610,12 +613,16 @@ impl Runner {
         if !store.is_shared() {
             return Ok(None);
         }
-        let held: Vec<i64> = {
-            let held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
-            held.values().copied().collect()
+        let twins: Vec<i64> = {
+            let held_for = self
+                .inner
+                .held_for
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            held_for.iter().copied().collect()
         };
         let mut at = None;
-        for twin in held {
+        for twin in twins {
             let when = if !store.post(twin)?.state.is_active() {
                 now_ms()
             } else if store.held_elsewhere(twin)? {

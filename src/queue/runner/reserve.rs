@@ -28,7 +28,7 @@ impl Runner {
         let store = &self.inner.store;
         // Only this round's holds count for when to look again.
         self.inner
-            .held
+            .held_for
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
@@ -168,10 +168,10 @@ impl Runner {
                 // Still going: hold this one until the twin is done (then it is skipped). On a
                 // shared queue the runner looks again by itself (`next_twin_check`).
                 self.inner
-                    .held
+                    .held_for
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(post.id, twin);
+                    .insert(twin);
                 failpoint::hit("held_for_twin");
                 return Ok(None);
             }
